@@ -1,0 +1,3 @@
+from prodcontrol.cli import main
+
+main()

@@ -1,0 +1,2 @@
+"""Adapters: one module (or package) per outside system, each implementing a port from
+:mod:`prodcontrol.ports`. Only code in here imports an SDK."""

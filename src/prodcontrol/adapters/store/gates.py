@@ -1,0 +1,214 @@
+"""Gates and their decisions, waivers, and the actions decisions lead to.
+
+A decision is a compare-and-set on the gate's ``version``: Slack, the CLI and the web page can
+all answer the same gate at the same moment, and exactly one of two racing answers applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import or_, select, update
+
+from prodcontrol.adapters.store.base import StoreBase
+from prodcontrol.adapters.store.outbox import add_notification, new_id
+from prodcontrol.adapters.store.tables import (
+    ActionRow,
+    DecisionRow,
+    FindingRow,
+    GateRow,
+    WaiverRow,
+)
+from prodcontrol.adapters.store.transaction import WriteTx, to_record
+from prodcontrol.clock import ensure_utc
+from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
+from prodcontrol.evidence.records import (
+    Action,
+    ActionIn,
+    Decision,
+    DecisionIn,
+    Finding,
+    Gate,
+    GateIn,
+    GateStatus,
+    NotificationIn,
+    Waiver,
+    WaiverIn,
+)
+
+
+class GatesMixin(StoreBase):
+    """Gates, decisions, waivers and actions."""
+
+    def open_gate(self, gate: GateIn, notifications: Sequence[NotificationIn] = ()) -> Gate:
+        with self._write() as tx:
+            record = Gate(
+                **gate.model_dump(), id=new_id(), status="pending", opened_at=tx.now, version=1
+            )
+            tx.insert(GateRow, record, "gate", "opened", record.model)
+            for message in notifications:
+                add_notification(
+                    tx, message, record.model, gate_id=record.id, finding_id=record.finding_id
+                )
+            return record
+
+    def get_gate(self, gate_id: str) -> Gate:
+        return self._record(GateRow, Gate, "gate", gate_id)
+
+    def list_gates(self, status: GateStatus | None = None, model: str | None = None) -> list[Gate]:
+        stmt = select(GateRow).order_by(GateRow.opened_at, GateRow.id)
+        if status is not None:
+            stmt = stmt.where(GateRow.status == status)
+        if model is not None:
+            stmt = stmt.where(GateRow.model == model)
+        return self._records(stmt, Gate)
+
+    def record_decision(
+        self,
+        gate_id: str,
+        decision: DecisionIn,
+        expected_version: int,
+        new_status: Literal["approved", "rejected"] | None,
+    ) -> Gate:
+        with self._write() as tx:
+            already = tx.session.scalar(
+                select(DecisionRow.id).where(
+                    DecisionRow.gate_id == gate_id, DecisionRow.person == decision.person
+                )
+            )
+            if already is not None:
+                raise DecisionRefused(
+                    f"{decision.person} has already decided on gate {gate_id}; "
+                    "each person decides once"
+                )
+            gate = self._compare_and_set(tx, gate_id, expected_version, new_status)
+            record = Decision(
+                **decision.model_dump(), id=new_id(), gate_id=gate_id, decided_at=tx.now
+            )
+            tx.insert(DecisionRow, record, "decision", "recorded", gate.model)
+            tx.log_record(gate, "gate", new_status or "updated", gate.model)
+            return gate
+
+    def expire_gate(self, gate_id: str, expected_version: int) -> Gate:
+        with self._write() as tx:
+            gate = self._compare_and_set(tx, gate_id, expected_version, "expired")
+            tx.log_record(gate, "gate", "expired", gate.model)
+            return gate
+
+    def _compare_and_set(
+        self, tx: WriteTx, gate_id: str, expected_version: int, new_status: GateStatus | None
+    ) -> Gate:
+        """Bump the version (and close the gate) only if it is pending at the expected version."""
+        values: dict[str, object] = {"version": GateRow.version + 1}
+        if new_status is not None:
+            values |= {"status": new_status, "decided_at": tx.now}
+        result = tx.session.execute(
+            update(GateRow)
+            .where(
+                GateRow.id == gate_id,
+                GateRow.version == expected_version,
+                GateRow.status == "pending",
+            )
+            .values(values)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            self._why_not_applied(tx, gate_id, expected_version)
+        return to_record(self._get(tx.session, GateRow, "gate", gate_id), Gate)
+
+    def _why_not_applied(self, tx: WriteTx, gate_id: str, expected_version: int) -> None:
+        row = self._get(tx.session, GateRow, "gate", gate_id)
+        if row.version != expected_version:
+            raise StoreConflict(
+                f"gate {gate_id} changed since it was read (version {expected_version}, now "
+                f"{row.version}, {row.status}); re-read the gate and decide again"
+            )
+        raise DecisionRefused(f"gate {gate_id} is already {row.status}; it takes no decisions")
+
+    def decisions_for(self, gate_id: str) -> list[Decision]:
+        stmt = (
+            select(DecisionRow)
+            .where(DecisionRow.gate_id == gate_id)
+            .order_by(DecisionRow.decided_at, DecisionRow.id)
+        )
+        return self._records(stmt, Decision)
+
+    # ------------------------------------------------------------------ waivers
+
+    def grant_waiver(self, waiver: WaiverIn) -> Waiver:
+        with self._write() as tx:
+            finding = self._get(tx.session, FindingRow, "finding", waiver.finding_id)
+            if (finding.model, finding.control_id) != (waiver.model, waiver.control_id):
+                raise UsageError(
+                    f"finding {finding.id} is about {finding.model}/{finding.control_id}, not "
+                    f"{waiver.model}/{waiver.control_id}; waive the finding it names"
+                )
+            record = Waiver(**waiver.model_dump(), id=new_id(), granted_at=tx.now)
+            tx.insert(WaiverRow, record, "waiver", "granted", record.model)
+            if finding.status == "open":
+                self._set_finding(tx, finding, "waived", f"waiver {record.id}")
+            return record
+
+    def revoke_waiver(self, waiver_id: str, by: str, reason: str) -> Waiver:
+        with self._write() as tx:
+            row = self._get(tx.session, WaiverRow, "waiver", waiver_id)
+            if row.revoked_at is not None:
+                return to_record(row, Waiver)
+            row.revoked_at, row.revoked_by = tx.now, by
+            tx.session.flush()
+            record = to_record(row, Waiver)
+            tx.log_record(record, "waiver", "revoked", record.model, reason=reason)
+            finding = self._get(tx.session, FindingRow, "finding", row.finding_id)
+            if finding.status == "waived" and not self._still_waived(tx, finding.id):
+                self._set_finding(tx, finding, "open", f"waiver {waiver_id} revoked: {reason}")
+            return record
+
+    @staticmethod
+    def _still_waived(tx: WriteTx, finding_id: str) -> bool:
+        other = tx.session.scalar(
+            select(WaiverRow.id)
+            .where(
+                WaiverRow.finding_id == finding_id,
+                WaiverRow.revoked_at.is_(None),
+                WaiverRow.expires_at > tx.now,
+            )
+            .limit(1)
+        )
+        return other is not None
+
+    @staticmethod
+    def _set_finding(tx: WriteTx, row: FindingRow, status: str, reason: str) -> None:
+        row.status = status
+        tx.session.flush()
+        record = to_record(row, Finding)
+        tx.log_record(record, "finding", status, record.model, reason=reason)
+
+    def list_waivers(
+        self, model: str | None = None, active_at: datetime | None = None
+    ) -> list[Waiver]:
+        stmt = select(WaiverRow).order_by(WaiverRow.granted_at, WaiverRow.id)
+        if model is not None:
+            stmt = stmt.where(WaiverRow.model == model)
+        if active_at is not None:
+            when = ensure_utc(active_at)
+            stmt = stmt.where(
+                WaiverRow.granted_at <= when,
+                WaiverRow.expires_at > when,
+                or_(WaiverRow.revoked_at.is_(None), WaiverRow.revoked_at > when),
+            )
+        return self._records(stmt, Waiver)
+
+    # ------------------------------------------------------------------ actions
+
+    def record_action(self, action: ActionIn) -> Action:
+        with self._write() as tx:
+            record = Action(**action.model_dump(), id=new_id(), created_at=tx.now)
+            return tx.insert(ActionRow, record, "action", action.status, record.model)
+
+    def list_actions(self, model: str | None = None) -> list[Action]:
+        stmt = select(ActionRow).order_by(ActionRow.created_at, ActionRow.id)
+        if model is not None:
+            stmt = stmt.where(ActionRow.model == model)
+        return self._records(stmt, Action)

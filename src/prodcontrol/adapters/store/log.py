@@ -1,0 +1,137 @@
+"""The event log: generic entries, reading it back, and verifying it against the tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prodcontrol.adapters.store.base import StoreBase
+from prodcontrol.adapters.store.tables import (
+    HEAD_ID,
+    ActionRow,
+    ArtifactRow,
+    Base,
+    ChainHeadRow,
+    DecisionRow,
+    DeliveryAttemptRow,
+    EscalationRow,
+    EventRow,
+    FindingRow,
+    GateRow,
+    NotificationRow,
+    RunRow,
+    VerdictRow,
+    WaiverRow,
+)
+from prodcontrol.adapters.store.transaction import event_from_row, to_record
+from prodcontrol.errors import UsageError
+from prodcontrol.evidence.chain import (
+    RecordKey,
+    compare_records,
+    latest_records,
+    verify_chain,
+)
+from prodcontrol.evidence.records import (
+    Action,
+    Artifact,
+    ControlRun,
+    Decision,
+    DeliveryAttempt,
+    Escalation,
+    Event,
+    EvidenceReport,
+    Finding,
+    Gate,
+    Notification,
+    Verdict,
+    Waiver,
+)
+
+# subject_type in the log -> (table, record) of the rows it describes
+SUBJECTS: dict[str, tuple[type[Base], type[BaseModel]]] = {
+    "run": (RunRow, ControlRun),
+    "verdict": (VerdictRow, Verdict),
+    "artifact": (ArtifactRow, Artifact),
+    "finding": (FindingRow, Finding),
+    "gate": (GateRow, Gate),
+    "decision": (DecisionRow, Decision),
+    "waiver": (WaiverRow, Waiver),
+    "action": (ActionRow, Action),
+    "escalation": (EscalationRow, Escalation),
+    "notification": (NotificationRow, Notification),
+    "delivery_attempt": (DeliveryAttemptRow, DeliveryAttempt),
+}
+BATCH = 1000
+MAX_PROBLEMS = 200
+
+
+class LogMixin(StoreBase):
+    """Generic events, the log, and evidence verification."""
+
+    def record_event(
+        self,
+        kind: str,
+        subject_type: str,
+        subject_id: str,
+        model: str | None,
+        payload: dict[str, Any],
+    ) -> Event:
+        if "record" in payload:
+            raise UsageError(
+                "the payload key 'record' is reserved for the store's row events; "
+                "name it differently"
+            )
+        with self._write() as tx:
+            return tx.append(kind, subject_type, subject_id, model, payload)
+
+    def events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        stmt = select(EventRow).where(EventRow.seq > after_seq).order_by(EventRow.seq)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as session:
+            return [event_from_row(row) for row in session.scalars(stmt)]
+
+    def chain_head(self) -> tuple[int, str]:
+        with self._read() as session:
+            return self._head(session)
+
+    @staticmethod
+    def _head(session: Session) -> tuple[int, str]:
+        head = session.get_one(ChainHeadRow, HEAD_ID)
+        return head.seq, head.hash
+
+    def verify(self) -> EvidenceReport:
+        """Check the chain, then that every table row equals the newest record logged for it.
+
+        Reads one consistent snapshot, so concurrent writers cannot cause false alarms.
+        """
+        with self._read(snapshot=True) as session:
+            head = self._head(session)
+            chain = verify_chain(self._stream_events(session), expected_head=head)
+            logged = latest_records(self._stream_events(session))
+            rows = list(self._current_rows(session))
+        problems = compare_records(logged, rows, SUBJECTS)
+        return EvidenceReport(
+            ok=chain.ok and not problems,
+            chain=chain,
+            rows_checked=len(rows),
+            mismatches=problems[:MAX_PROBLEMS],
+        )
+
+    @staticmethod
+    def _stream_events(session: Session) -> Iterator[Event]:
+        stmt = select(EventRow).order_by(EventRow.seq).execution_options(yield_per=BATCH)
+        for row in session.scalars(stmt):
+            yield event_from_row(row)
+
+    @staticmethod
+    def _current_rows(session: Session) -> Iterator[tuple[RecordKey, dict[str, Any]]]:
+        for subject_type, (row_cls, record_cls) in SUBJECTS.items():
+            stmt = select(row_cls).execution_options(yield_per=BATCH)
+            for row in session.scalars(stmt):
+                record = to_record(row, record_cls)
+                yield (subject_type, str(getattr(row, "id"))), record.model_dump(mode="json")  # noqa: B009

@@ -1,0 +1,261 @@
+"""Escalations and the notification outbox.
+
+A message is written to the outbox in the same transaction as the thing that causes it (a
+finding, a gate, an escalation step), so a crash between "decided to notify" and "sent" loses
+nothing; senders then lease due rows, and the idempotency key keeps a message once-only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from prodcontrol.adapters.store.base import StoreBase
+from prodcontrol.adapters.store.tables import DeliveryAttemptRow, EscalationRow, NotificationRow
+from prodcontrol.adapters.store.transaction import WriteTx, to_record
+from prodcontrol.clock import ensure_utc
+from prodcontrol.errors import StoreConflict, UsageError
+from prodcontrol.evidence.records import (
+    DeliveryAttempt,
+    DeliveryAttemptIn,
+    Escalation,
+    EscalationIn,
+    EscalationStatus,
+    Notification,
+    NotificationIn,
+    NotificationStatus,
+)
+
+FINAL = frozenset({"sent", "dead"})
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def model_in(payload: Mapping[str, Any]) -> str | None:
+    """The model a message is about, when its payload says, so its events can be filtered."""
+    model = payload.get("model")
+    return model if isinstance(model, str) else None
+
+
+def add_notification(
+    tx: WriteTx,
+    message: NotificationIn,
+    model: str | None,
+    findings_by_control: Mapping[str, str] | None = None,
+    **links: str | None,
+) -> Notification:
+    """Write one message to the outbox, or return the row already there under its key.
+
+    ``links`` fill ``gate_id``/``escalation_id``/``finding_id`` that the caller could not know
+    yet (the gate or escalation is created in the same transaction).
+    """
+    existing = tx.session.scalar(
+        select(NotificationRow).where(NotificationRow.idempotency_key == message.idempotency_key)
+    )
+    if existing is not None:
+        return to_record(existing, Notification)
+    fields = message.model_dump(exclude={"control_id", "next_attempt_at"})
+    for name, value in links.items():
+        fields[name] = fields[name] or value
+    fields["finding_id"] = fields["finding_id"] or _finding_for(message, findings_by_control)
+    record = Notification(
+        **fields,
+        id=new_id(),
+        status="pending",
+        attempts=0,
+        created_at=tx.now,
+        next_attempt_at=message.next_attempt_at or tx.now,
+    )
+    model = model or model_in(message.payload)
+    return tx.insert(NotificationRow, record, "notification", "enqueued", model)
+
+
+def _finding_for(message: NotificationIn, findings: Mapping[str, str] | None) -> str | None:
+    if message.control_id is None:
+        return None
+    if findings is None or message.control_id not in findings:
+        raise UsageError(
+            f"notification {message.idempotency_key!r} names control {message.control_id!r}, "
+            "but no finding for that control is written with it; control_id links a message to "
+            "a finding only inside finish_run, elsewhere pass finding_id"
+        )
+    return findings[message.control_id]
+
+
+class OutboxMixin(StoreBase):
+    """Escalations, the outbox, and delivery attempts."""
+
+    # ------------------------------------------------------------------ escalations
+
+    def start_escalation(
+        self, escalation: EscalationIn, notifications: Sequence[NotificationIn] = ()
+    ) -> Escalation:
+        with self._write() as tx:
+            record = Escalation(
+                **escalation.model_dump(), id=new_id(), status="active", started_at=tx.now
+            )
+            tx.insert(EscalationRow, record, "escalation", "started", record.model)
+            for message in notifications:
+                add_notification(
+                    tx,
+                    message,
+                    record.model,
+                    escalation_id=record.id,
+                    gate_id=record.gate_id,
+                    finding_id=record.finding_id,
+                )
+            return record
+
+    def advance_escalation(
+        self,
+        escalation_id: str,
+        step: int,
+        next_due_at: datetime | None,
+        notifications: Sequence[NotificationIn] = (),
+    ) -> Escalation:
+        with self._write() as tx:
+            row = self._get(tx.session, EscalationRow, "escalation", escalation_id)
+            if row.status != "active" or step <= row.step:
+                raise StoreConflict(
+                    f"escalation {escalation_id} is {row.status} at step {row.step}; it cannot "
+                    f"move to step {step}. Re-read it: someone acknowledged or advanced it first"
+                )
+            row.step, row.next_due_at = step, next_due_at
+            if next_due_at is None:
+                row.status, row.closed_at = "exhausted", tx.now
+            for message in notifications:
+                add_notification(
+                    tx,
+                    message,
+                    row.model,
+                    escalation_id=row.id,
+                    gate_id=row.gate_id,
+                    finding_id=row.finding_id,
+                )
+            verb = "advanced" if next_due_at is not None else "exhausted"
+            return self._log_escalation(tx, row, verb)
+
+    def acknowledge_escalation(self, escalation_id: str, person: str) -> Escalation:
+        with self._write() as tx:
+            row = self._get(tx.session, EscalationRow, "escalation", escalation_id)
+            if row.acknowledged_at is not None or row.status == "resolved":
+                return to_record(row, Escalation)
+            row.status, row.acknowledged_by, row.acknowledged_at = "acknowledged", person, tx.now
+            row.next_due_at = None
+            return self._log_escalation(tx, row, "acknowledged")
+
+    def resolve_escalation(self, escalation_id: str, reason: str) -> Escalation:
+        with self._write() as tx:
+            row = self._get(tx.session, EscalationRow, "escalation", escalation_id)
+            if row.status == "resolved":
+                return to_record(row, Escalation)
+            row.status, row.closed_at, row.next_due_at = "resolved", tx.now, None
+            return self._log_escalation(tx, row, "resolved", reason=reason)
+
+    @staticmethod
+    def _log_escalation(tx: WriteTx, row: EscalationRow, verb: str, **context: Any) -> Escalation:
+        tx.session.flush()
+        record = to_record(row, Escalation)
+        tx.log_record(record, "escalation", verb, record.model, **context)
+        return record
+
+    def get_escalation(self, escalation_id: str) -> Escalation:
+        return self._record(EscalationRow, Escalation, "escalation", escalation_id)
+
+    def list_escalations(self, status: EscalationStatus | None = None) -> list[Escalation]:
+        stmt = select(EscalationRow).order_by(EscalationRow.started_at, EscalationRow.id)
+        if status is not None:
+            stmt = stmt.where(EscalationRow.status == status)
+        return self._records(stmt, Escalation)
+
+    # ------------------------------------------------------------------ outbox
+
+    def enqueue(self, notifications: Sequence[NotificationIn]) -> list[Notification]:
+        with self._write() as tx:
+            return [add_notification(tx, message, None) for message in notifications]
+
+    def claim_due_notifications(
+        self, now: datetime, limit: int, lease_seconds: float = 300.0
+    ) -> list[Notification]:
+        """Lease due messages: until the lease ends, no other sender is handed them.
+
+        The lease is what makes this safe across transactions: SKIP LOCKED (PostgreSQL) only
+        keeps two claimers apart while both are inside their transactions. A sender that dies
+        mid-send lets the lease run out and the message becomes due again.
+        """
+        now = ensure_utc(now)
+        until = now + timedelta(seconds=lease_seconds)
+        due = (
+            select(NotificationRow)
+            .where(NotificationRow.status == "pending", NotificationRow.next_attempt_at <= now)
+            .where(
+                or_(NotificationRow.claimed_until.is_(None), NotificationRow.claimed_until <= now)
+            )
+            .order_by(NotificationRow.next_attempt_at, NotificationRow.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._write() as tx:
+            claimed = []
+            for row in tx.session.scalars(due).all():
+                row.claimed_until = until
+                tx.session.flush()
+                record = to_record(row, Notification)
+                tx.log_record(record, "notification", "claimed", model_in(record.payload))
+                claimed.append(record)
+            return claimed
+
+    def record_attempt(
+        self,
+        notification_id: str,
+        attempt: DeliveryAttemptIn,
+        status: NotificationStatus,
+        next_attempt_at: datetime | None = None,
+        provider_ref: dict[str, Any] | None = None,
+    ) -> Notification:
+        """Log one delivery attempt and move the message on.
+
+        A message already ``sent`` or ``dead`` keeps that status (a late report from a sender
+        whose lease ran out cannot resurrect it), but the attempt is still recorded.
+        """
+        with self._write() as tx:
+            row = self._get(tx.session, NotificationRow, "notification", notification_id)
+            record = DeliveryAttempt(
+                **attempt.model_dump(exclude={"attempted_at"}),
+                id=new_id(),
+                notification_id=notification_id,
+                attempted_at=attempt.attempted_at or tx.now,
+            )
+            model = model_in(row.payload)
+            tx.insert(DeliveryAttemptRow, record, "delivery_attempt", "recorded", model)
+            row.attempts += 1
+            row.claimed_until = None
+            if row.status not in FINAL:
+                row.status, row.last_error = status, attempt.error
+                row.sent_at = tx.now if status == "sent" else row.sent_at
+                row.next_attempt_at = ensure_utc(next_attempt_at or row.next_attempt_at)
+                row.provider_ref = dict(provider_ref or row.provider_ref)
+            tx.session.flush()
+            updated = to_record(row, Notification)
+            tx.log_record(updated, "notification", row.status, model)
+            return updated
+
+    def list_notifications(self, status: NotificationStatus | None = None) -> list[Notification]:
+        stmt = select(NotificationRow).order_by(NotificationRow.created_at, NotificationRow.id)
+        if status is not None:
+            stmt = stmt.where(NotificationRow.status == status)
+        return self._records(stmt, Notification)
+
+    def attempts_for(self, notification_id: str) -> list[DeliveryAttempt]:
+        stmt = (
+            select(DeliveryAttemptRow)
+            .where(DeliveryAttemptRow.notification_id == notification_id)
+            .order_by(DeliveryAttemptRow.attempted_at, DeliveryAttemptRow.id)
+        )
+        return self._records(stmt, DeliveryAttempt)

@@ -1,0 +1,245 @@
+"""Control runs and what they produce: verdicts, artifacts, findings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from prodcontrol.adapters.store.base import StoreBase
+from prodcontrol.adapters.store.outbox import add_notification, new_id
+from prodcontrol.adapters.store.tables import ArtifactRow, FindingRow, RunRow, VerdictRow
+from prodcontrol.adapters.store.transaction import WriteTx, to_record
+from prodcontrol.errors import StoreConflict, UsageError
+from prodcontrol.evidence.records import (
+    Artifact,
+    ArtifactIn,
+    ControlRun,
+    Finding,
+    FindingIn,
+    FindingStatus,
+    NotificationIn,
+    RunStatus,
+    Verdict,
+    VerdictIn,
+)
+
+CLOSED_FINDING = frozenset({"resolved", "closed"})
+
+
+def check_run_outputs(
+    verdicts: Sequence[VerdictIn],
+    artifacts: Sequence[ArtifactIn],
+    findings: Sequence[FindingIn],
+) -> None:
+    """Refuse, before writing anything, outputs whose references do not add up."""
+    controls = [v.control_id for v in verdicts]
+    problems = [
+        f"two verdicts for control {c!r}" for c in sorted(set(controls)) if controls.count(c) > 1
+    ]
+    known = set(controls)
+    flagged = [f.control_id for f in findings]
+    problems += [
+        f"two findings for control {c!r}" for c in sorted(set(flagged)) if flagged.count(c) > 1
+    ]
+    problems += [
+        f"artifact {a.name!r} names control {a.control_id!r}, which has no verdict"
+        for a in artifacts
+        if a.control_id is not None and a.control_id not in known
+    ]
+    problems += [
+        f"finding for control {f.control_id!r} has no verdict in this run"
+        for f in findings
+        if f.control_id not in known
+    ]
+    if problems:
+        raise UsageError("cannot record the run: " + "; ".join(problems))
+
+
+class RunsMixin(StoreBase):
+    """Runs, verdicts, artifacts and findings."""
+
+    def start_run(
+        self,
+        model: str,
+        model_version: str,
+        tier: str,
+        trigger: str,
+        *,
+        idempotency_key: str | None = None,
+        flow_run_id: str | None = None,
+        sample: dict[str, Any] | None = None,
+    ) -> ControlRun:
+        with self._write() as tx:
+            if idempotency_key is not None:
+                existing = tx.session.scalar(
+                    select(RunRow).where(RunRow.idempotency_key == idempotency_key)
+                )
+                if existing is not None:
+                    return self._same_run(existing, model, model_version)
+            run = ControlRun(
+                id=new_id(),
+                model=model,
+                model_version=model_version,
+                tier=tier,
+                trigger=trigger,
+                flow_run_id=flow_run_id,
+                idempotency_key=idempotency_key,
+                status="running",
+                started_at=tx.now,
+                sample=sample or {},
+            )
+            return tx.insert(RunRow, run, "run", "started", model)
+
+    @staticmethod
+    def _same_run(row: RunRow, model: str, model_version: str) -> ControlRun:
+        if (row.model, row.model_version) != (model, model_version):
+            raise StoreConflict(
+                f"idempotency key {row.idempotency_key!r} already belongs to run {row.id} of "
+                f"{row.model} version {row.model_version}; use a key unique to each run"
+            )
+        return to_record(row, ControlRun)
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        verdicts: Sequence[VerdictIn],
+        artifacts: Sequence[ArtifactIn],
+        findings: Sequence[FindingIn],
+        *,
+        notifications: Sequence[NotificationIn] = (),
+    ) -> ControlRun:
+        if status == "running":
+            raise UsageError("finish_run needs a final status: succeeded, failed or error")
+        check_run_outputs(verdicts, artifacts, findings)
+        with self._write() as tx:
+            row = self._get(tx.session, RunRow, "run", run_id)
+            if row.status != "running":
+                raise StoreConflict(f"run {run_id} already finished with status {row.status}")
+            written = [self._write_verdict(tx, row, v) for v in verdicts]
+            by_control = {v.control_id: v for v in written}
+            for artifact in artifacts:
+                self._write_artifact(tx, row, artifact, by_control)
+            finding_ids = {
+                f.control_id: self._write_finding(tx, row, f, by_control).id for f in findings
+            }
+            for message in notifications:
+                add_notification(tx, message, row.model, finding_ids)
+            row.status, row.finished_at = status, tx.now
+            tx.session.flush()
+            run = to_record(row, ControlRun)
+            tx.log_record(run, "run", "finished", run.model)
+            return run
+
+    @staticmethod
+    def _write_verdict(tx: WriteTx, run: RunRow, verdict: VerdictIn) -> Verdict:
+        record = Verdict(**verdict.model_dump(), id=new_id(), run_id=run.id, created_at=tx.now)
+        return tx.insert(VerdictRow, record, "verdict", "recorded", run.model)
+
+    @staticmethod
+    def _write_artifact(
+        tx: WriteTx, run: RunRow, artifact: ArtifactIn, by_control: dict[str, Verdict]
+    ) -> Artifact:
+        verdict = by_control.get(artifact.control_id) if artifact.control_id else None
+        record = Artifact(
+            **artifact.model_dump(exclude={"control_id"}),
+            id=new_id(),
+            run_id=run.id,
+            verdict_id=verdict.id if verdict else None,
+            created_at=tx.now,
+        )
+        return tx.insert(ArtifactRow, record, "artifact", "recorded", run.model)
+
+    @staticmethod
+    def _write_finding(
+        tx: WriteTx, run: RunRow, finding: FindingIn, by_control: dict[str, Verdict]
+    ) -> Finding:
+        verdict = by_control[finding.control_id]
+        record = Finding(
+            **finding.model_dump(),
+            id=new_id(),
+            run_id=run.id,
+            verdict_id=verdict.id,
+            model=run.model,
+            model_version=run.model_version,
+            verdict=verdict.verdict,
+            opened_at=tx.now,
+            closed_at=tx.now if finding.status in CLOSED_FINDING else None,
+        )
+        return tx.insert(FindingRow, record, "finding", "opened", run.model)
+
+    def set_finding_status(self, finding_id: str, status: FindingStatus, reason: str) -> Finding:
+        with self._write() as tx:
+            row = self._get(tx.session, FindingRow, "finding", finding_id)
+            row.status = status
+            row.closed_at = tx.now if status in CLOSED_FINDING else None
+            tx.session.flush()
+            record = to_record(row, Finding)
+            tx.log_record(record, "finding", status, record.model, reason=reason)
+            return record
+
+    # ------------------------------------------------------------------ reads
+
+    def get_run(self, run_id: str) -> ControlRun:
+        return self._record(RunRow, ControlRun, "run", run_id)
+
+    def list_runs(
+        self, model: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ControlRun]:
+        """Runs started in ``[since, until)``, oldest first."""
+        stmt = select(RunRow).order_by(RunRow.started_at, RunRow.id)
+        if model is not None:
+            stmt = stmt.where(RunRow.model == model)
+        if since is not None:
+            stmt = stmt.where(RunRow.started_at >= since)
+        if until is not None:
+            stmt = stmt.where(RunRow.started_at < until)
+        return self._records(stmt, ControlRun)
+
+    def verdicts_for(self, run_id: str) -> list[Verdict]:
+        stmt = select(VerdictRow).where(VerdictRow.run_id == run_id).order_by(VerdictRow.control_id)
+        return self._records(stmt, Verdict)
+
+    def latest_verdicts(self, model: str) -> list[Verdict]:
+        """The newest verdict per control, by run start then recording time."""
+        rank = func.row_number().over(
+            partition_by=VerdictRow.control_id,
+            order_by=(RunRow.started_at.desc(), VerdictRow.created_at.desc(), VerdictRow.id),
+        )
+        ranked = (
+            select(VerdictRow.id, rank.label("rank"))
+            .join(RunRow, RunRow.id == VerdictRow.run_id)
+            .where(RunRow.model == model)
+            .subquery()
+        )
+        stmt = (
+            select(VerdictRow)
+            .join(ranked, ranked.c.id == VerdictRow.id)
+            .where(ranked.c.rank == 1)
+            .order_by(VerdictRow.control_id)
+        )
+        return self._records(stmt, Verdict)
+
+    def artifacts_for(self, run_id: str) -> list[Artifact]:
+        stmt = (
+            select(ArtifactRow)
+            .where(ArtifactRow.run_id == run_id)
+            .order_by(ArtifactRow.created_at, ArtifactRow.name)
+        )
+        return self._records(stmt, Artifact)
+
+    def get_finding(self, finding_id: str) -> Finding:
+        return self._record(FindingRow, Finding, "finding", finding_id)
+
+    def list_findings(
+        self, model: str | None = None, status: FindingStatus | None = None
+    ) -> list[Finding]:
+        stmt = select(FindingRow).order_by(FindingRow.opened_at, FindingRow.id)
+        if model is not None:
+            stmt = stmt.where(FindingRow.model == model)
+        if status is not None:
+            stmt = stmt.where(FindingRow.status == status)
+        return self._records(stmt, Finding)

@@ -1,0 +1,134 @@
+"""One write transaction: rows and the chained events that describe them, committed together.
+
+The transaction takes the chain head first (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
+the ``BEGIN IMMEDIATE`` that started it already holds the database's write lock), so appends
+from concurrent writers are ordered and no two get the same ``seq``. Taking it first, before
+any other row, also gives every writer the same lock order: no deadlocks.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prodcontrol.adapters.store.tables import HEAD_ID, Base, ChainHeadRow, EventRow
+from prodcontrol.evidence.chain import canonical_json, entry_hash
+from prodcontrol.evidence.records import Event
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def row_values(record: BaseModel) -> dict[str, Any]:
+    """Column values for a record: Python values, but JSON columns get the JSON-mode dump.
+
+    That way a JSON column holds exactly what the event payload holds (no datetimes or NaN
+    hiding inside a dict), and a row can later be compared with its event.
+    """
+    python = record.model_dump()
+    as_json = record.model_dump(mode="json")
+    return {
+        key: as_json[key] if isinstance(value, dict) else value for key, value in python.items()
+    }
+
+
+def to_record(row: Base, cls: type[R]) -> R:
+    return cls.model_validate(row, from_attributes=True)
+
+
+def event_from_row(row: EventRow) -> Event:
+    return Event(
+        seq=row.seq,
+        at=row.at,
+        kind=row.kind,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        model=row.model,
+        payload=json.loads(row.payload),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class WriteTx:
+    """Collects the writes of one store call; the caller's ``with`` block commits or rolls back."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self._head = session.execute(
+            select(ChainHeadRow).where(ChainHeadRow.id == HEAD_ID).with_for_update()
+        ).scalar_one()
+
+    def insert(
+        self,
+        row_cls: type[Base],
+        record: R,
+        subject_type: str,
+        verb: str,
+        model: str | None,
+        **context: Any,
+    ) -> R:
+        """Write ``record`` as a new row of ``row_cls`` and log it."""
+        self.session.add(row_cls(**row_values(record)))
+        self.session.flush()
+        self.log_record(record, subject_type, verb, model, **context)
+        return record
+
+    def log_record(
+        self, record: BaseModel, subject_type: str, verb: str, model: str | None, **context: Any
+    ) -> Event:
+        """Append the event for a row just written: the full record, plus why (``context``)."""
+        subject_id = str(getattr(record, "id"))  # noqa: B009 - every stored record has an id
+        payload = {"record": record.model_dump(mode="json"), **context}
+        return self.append(f"{subject_type}.{verb}", subject_type, subject_id, model, payload)
+
+    def append(
+        self,
+        kind: str,
+        subject_type: str,
+        subject_id: str,
+        model: str | None,
+        payload: dict[str, Any],
+    ) -> Event:
+        """Chain one entry after the current head."""
+        text = canonical_json(payload)
+        stored = json.loads(text)
+        seq = self._head.seq + 1
+        digest = entry_hash(
+            self._head.hash, seq, self.now, kind, subject_type, subject_id, model, stored
+        )
+        event = Event(
+            seq=seq,
+            at=self.now,
+            kind=kind,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            model=model,
+            payload=stored,
+            prev_hash=self._head.hash,
+            hash=digest,
+        )
+        self.session.add(
+            EventRow(
+                seq=seq,
+                at=self.now,
+                kind=kind,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                model=model,
+                payload=text,
+                prev_hash=self._head.hash,
+                hash=digest,
+            )
+        )
+        self._head.seq, self._head.hash = seq, digest
+        return event
+
+    def finish(self) -> None:
+        """Write the events and the new head; the caller's transaction then commits."""
+        self.session.flush()

@@ -1,0 +1,383 @@
+"""The files a user writes, as pydantic models. Unknown keys are errors everywhere.
+
+``controls.yaml``, ``tiers.yaml`` and ``frameworks.yaml`` form the catalog;
+``models.yaml`` and ``people.yaml`` form the inventory. Cross-file checks live in
+:mod:`prodcontrol.catalog.validate`.
+"""
+
+from __future__ import annotations
+
+import typing
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
+
+from prodcontrol.catalog.types import (
+    OWNER_ROLES,
+    Cron,
+    DecisionRight,
+    Duration,
+    GateMode,
+    OwnerRole,
+    Role,
+    Severity,
+    Slug,
+    Stage,
+    TimeoutAction,
+    VerdictValue,
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- controls
+
+
+class Thresholds(Strict):
+    """When a measurement warns and fails. ``direction`` says which way is worse."""
+
+    warn: NonNegativeFloat | None = None
+    fail: NonNegativeFloat
+    direction: Literal["higher_is_worse", "lower_is_worse"] = "higher_is_worse"
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> Thresholds:
+        if self.warn is None:
+            return self
+        if self.direction == "higher_is_worse" and self.warn > self.fail:
+            raise ValueError(
+                f"warn ({self.warn}) must not be above fail ({self.fail}) when higher is worse"
+            )
+        if self.direction == "lower_is_worse" and self.warn < self.fail:
+            raise ValueError(
+                f"warn ({self.warn}) must not be below fail ({self.fail}) when lower is worse"
+            )
+        return self
+
+
+class DriftParams(Strict):
+    """``dataset``: share of drifted columns; ``prediction``: drift of the prediction column."""
+
+    scope: Literal["dataset", "prediction"] = "dataset"
+    columns: list[str] | None = None
+    stattest: Literal["auto", "ks", "chisquare", "psi", "wasserstein", "jensenshannon"] = "auto"
+    column_threshold: NonNegativeFloat | None = None
+
+
+class DataQualityParams(Strict):
+    check: Literal["missing_share", "schema", "out_of_range", "unseen_categories"]
+    columns: list[str] | None = None
+
+
+class PerformanceParams(Strict):
+    """Drop of ``metric`` against the approved baseline.
+
+    ``None`` uses the model's baseline metric."""
+
+    metric: str | None = None
+    mode: Literal["relative", "absolute"] = "relative"
+    higher_is_better: bool = True
+
+
+class FreshnessParams(Strict):
+    """Age in hours of the newest data, or of the last successful control run."""
+
+    measure: Literal["data_age", "last_successful_run_age"]
+
+
+def _all_owner_roles() -> list[OwnerRole]:
+    return list(typing.get_args(OwnerRole))
+
+
+def _default_gate_verdicts() -> list[Literal["warn", "fail", "error"]]:
+    return ["fail", "error"]
+
+
+class OwnershipParams(Strict):
+    roles: list[OwnerRole] = Field(default_factory=_all_owner_roles)
+
+
+class ReviewDueParams(Strict):
+    """Value is the share of the tier's review cadence elapsed since the last review."""
+
+    checklist: list[str] = Field(default_factory=list)
+
+
+class ControlBase(Strict):
+    id: Slug
+    title: str
+    description: str = ""
+    severity: Severity
+    thresholds: Thresholds
+    clauses: list[str] = Field(min_length=1)
+
+
+class DriftControl(ControlBase):
+    kind: Literal["drift"]
+    params: DriftParams = DriftParams()
+
+
+class DataQualityControl(ControlBase):
+    kind: Literal["data_quality"]
+    params: DataQualityParams
+
+
+class PerformanceControl(ControlBase):
+    kind: Literal["performance"]
+    params: PerformanceParams = PerformanceParams()
+
+
+class FreshnessControl(ControlBase):
+    kind: Literal["freshness"]
+    params: FreshnessParams
+
+
+class OwnershipControl(ControlBase):
+    kind: Literal["ownership"]
+    params: OwnershipParams = OwnershipParams()
+
+
+class ReviewDueControl(ControlBase):
+    kind: Literal["review_due"]
+    params: ReviewDueParams = ReviewDueParams()
+
+
+Control = Annotated[
+    DriftControl
+    | DataQualityControl
+    | PerformanceControl
+    | FreshnessControl
+    | OwnershipControl
+    | ReviewDueControl,
+    Field(discriminator="kind"),
+]
+
+
+class ControlsFile(Strict):
+    controls: list[Control] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- frameworks
+
+
+class Clause(Strict):
+    id: Annotated[str, Field(min_length=1)]
+    title: str
+
+
+class Framework(Strict):
+    id: Slug
+    title: str
+    version: str = ""
+    clauses: list[Clause] = Field(min_length=1)
+
+
+class FrameworksFile(Strict):
+    frameworks: list[Framework] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+class Sampling(Strict):
+    """How much data a drift or quality control reads at most, and how it samples beyond that."""
+
+    max_rows: PositiveInt
+    seed: int = 0
+    strategy: Literal["stratified", "uniform"] = "stratified"
+
+
+class GatePolicy(Strict):
+    mode: GateMode
+    opens_on: list[Literal["warn", "fail", "error"]] = Field(default_factory=_default_gate_verdicts)
+    right: DecisionRight = "escalation_outcome"
+    timeout: Duration = timedelta(hours=24)
+    on_timeout: TimeoutAction = "accept"
+    on_reject: Literal["rollback", "suspend"] = "rollback"
+    separation_of_duties: bool = False
+
+    @property
+    def required_approvals(self) -> int:
+        return {"none": 0, "single": 1, "two_person": 2}[self.mode]
+
+
+class EscalationStep(Strict):
+    """Notify an owner role or a channel ``after`` the finding opened."""
+
+    after: Duration
+    role: Role | None = None
+    channel: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EscalationStep:
+        if (self.role is None) == (self.channel is None):
+            raise ValueError("give exactly one of 'role' or 'channel' for each escalation step")
+        return self
+
+
+class EscalationPolicy(Strict):
+    steps: list[EscalationStep] = Field(min_length=1)
+    repeat_every: Duration | None = None
+    acknowledge_within: Duration
+    decide_within: Duration
+
+    @model_validator(mode="after")
+    def _steps_in_order(self) -> EscalationPolicy:
+        delays = [step.after for step in self.steps]
+        if delays != sorted(delays):
+            raise ValueError("escalation steps must be in order of their 'after' delay")
+        return self
+
+
+class DecisionRights(Strict):
+    """Which roles may take each kind of decision in this tier (DESIGN §1, decision rights)."""
+
+    deploy: list[Role] = Field(min_length=1)
+    change: list[Role] = Field(min_length=1)
+    exception: list[Role] = Field(min_length=1)
+    escalation_outcome: list[Role] = Field(min_length=1)
+    shutdown: list[Role] = Field(min_length=1)
+    use_case: list[Role] = Field(min_length=1)
+    funding: list[Role] = Field(min_length=1)
+
+    def roles_for(self, right: DecisionRight) -> list[Role]:
+        roles: list[Role] = getattr(self, right)
+        return roles
+
+
+class ThresholdOverride(Strict):
+    warn: NonNegativeFloat | None = None
+    fail: NonNegativeFloat | None = None
+
+
+class TierPolicy(Strict):
+    title: str
+    schedule: Cron
+    timezone: str = "UTC"
+    controls: list[Slug] = Field(min_length=1)
+    thresholds: dict[str, ThresholdOverride] = Field(default_factory=dict)
+    sampling: Sampling
+    gate: GatePolicy
+    fail_closed: bool
+    escalation: EscalationPolicy
+    decision_rights: DecisionRights
+    review_every: Duration
+    waiver_max: Duration = timedelta(days=90)
+    risk_channel: str
+    evidence: Literal["summary", "full"] = "full"
+
+
+class TiersFile(Strict):
+    tiers: dict[Slug, TierPolicy] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- inventory
+
+
+class Person(Strict):
+    id: Slug
+    name: str
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    slack_id: Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,}$")] | None = None
+    roles: list[Role] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Person:
+        if self.email is None and self.slack_id is None:
+            raise ValueError("give a slack_id or an email so escalations can reach this person")
+        return self
+
+
+class PeopleFile(Strict):
+    people: list[Person] = Field(min_length=1)
+
+
+class Owners(Strict):
+    """Person ids by owner role; a missing role blocks pilot and production."""
+
+    business_outcome: Slug | None = None
+    data_domain: Slug | None = None
+    model_behaviour: Slug | None = None
+    workflow_impact: Slug | None = None
+    operating_risk: Slug | None = None
+
+    def assigned(self) -> dict[str, str]:
+        """Role -> person id, for the roles that name somebody."""
+        return {role: pid for role in OWNER_ROLES if (pid := getattr(self, role)) is not None}
+
+
+class FileSource(Strict):
+    type: Literal["file"]
+    path: str
+    format: Literal["csv", "parquet"] | None = None
+    time_column: str | None = None
+    window: Duration | None = None
+
+
+class SqlSource(Strict):
+    type: Literal["sql"]
+    url: str
+    query: str
+    time_column: str | None = None
+    window: Duration | None = None
+
+
+class MlflowArtifactSource(Strict):
+    """An artifact file of a run; ``run_id`` ``None`` means the serving version's run."""
+
+    type: Literal["mlflow_artifact"]
+    artifact_path: str
+    run_id: str | None = None
+
+
+class MlflowDatasetSource(Strict):
+    type: Literal["mlflow_dataset"]
+    name: str
+    context: str | None = None
+    run_id: str | None = None
+
+
+DataSource = Annotated[
+    FileSource | SqlSource | MlflowArtifactSource | MlflowDatasetSource,
+    Field(discriminator="type"),
+]
+
+
+class DataSpec(Strict):
+    reference: DataSource
+    current: DataSource
+    prediction_column: str | None = None
+    target_column: str | None = None
+    numerical: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+
+class Baseline(Strict):
+    """Where the approved baseline metrics come from."""
+
+    metric: str
+    source: Literal["approved_version", "tagged_version"] = "approved_version"
+    tag: str = "prodcontrol.baseline"
+
+
+class ModelEntry(Strict):
+    name: Annotated[str, Field(min_length=1)]
+    description: str = ""
+    tier: Slug
+    stage: Stage
+    serving_alias: Slug = "champion"
+    owners: Owners = Owners()
+    data: DataSpec | None = None
+    baseline: Baseline | None = None
+    last_review: date | None = None
+
+
+class ModelsFile(Strict):
+    models: list[ModelEntry] = Field(min_length=1)
+
+
+VERDICT_ORDER: dict[VerdictValue, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}

@@ -1,0 +1,198 @@
+"""Cross-file checks: every id a file cites exists, and pilot/production models are ready.
+
+Each check yields :class:`Problem` values pointing at the line that cites the missing thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from prodcontrol.catalog.config import Config
+from prodcontrol.catalog.loader import (
+    CATALOG_FILES,
+    INVENTORY_FILES,
+    Catalog,
+    Docs,
+    Inventory,
+    load_catalog_files,
+    load_inventory_files,
+)
+from prodcontrol.catalog.readiness import missing_owner_roles
+from prodcontrol.catalog.schema import DataQualityControl, DriftControl, PerformanceControl
+from prodcontrol.catalog.types import CONTROLLED_STAGES, OWNER_ROLES
+from prodcontrol.errors import ConfigError, Problem
+
+
+def load_config(catalog_dir: Path, inventory_dir: Path) -> Config:
+    """Load and check everything; raise one :class:`ConfigError` listing every problem."""
+    catalog, problems, catalog_docs = load_catalog_files(catalog_dir)
+    inventory, inventory_problems, inventory_docs = load_inventory_files(inventory_dir)
+    problems += inventory_problems
+    problems += _duplicates(catalog_docs, "controls.yaml", "controls", "id")
+    problems += _duplicates(catalog_docs, "frameworks.yaml", "frameworks", "id")
+    problems += _duplicates(inventory_docs, "models.yaml", "models", "name")
+    problems += _duplicates(inventory_docs, "people.yaml", "people", "id")
+    if catalog is not None:
+        problems += list(check_catalog(catalog, catalog_docs))
+    if catalog is not None and inventory is not None:
+        problems += list(check_inventory(catalog, inventory, inventory_docs))
+    if problems or catalog is None or inventory is None:
+        raise ConfigError(problems)
+    return Config(catalog=catalog, inventory=inventory)
+
+
+def _duplicates(docs: Docs, name: str, key: str, id_field: str) -> list[Problem]:
+    doc = docs.get(name)
+    items = doc.data.get(key) if doc is not None and isinstance(doc.data, dict) else None
+    if doc is None or not isinstance(items, list):
+        return []
+    seen: dict[Any, int] = {}
+    problems = []
+    for position, item in enumerate(items):
+        ident = item.get(id_field) if isinstance(item, dict) else None
+        if ident is None:
+            continue
+        if ident in seen:
+            first = doc.index.line_of(doc.data, (key, seen[ident]))
+            problems.append(
+                doc.problem(
+                    (key, position, id_field),
+                    f"{key}[{ident}].{id_field}",
+                    f"duplicate {id_field} '{ident}' (first at line {first}); "
+                    f"each {id_field} must be unique",
+                )
+            )
+        else:
+            seen[ident] = position
+    return problems
+
+
+def check_catalog(catalog: Catalog, docs: Docs) -> Iterator[Problem]:
+    controls_doc, tiers_doc = docs["controls.yaml"], docs["tiers.yaml"]
+    clause_ids = catalog.clause_ids()
+    known_frameworks = ", ".join(sorted(catalog.frameworks))
+    for position, control in enumerate(catalog.controls.values()):
+        for j, ref in enumerate(control.clauses):
+            if ref not in clause_ids:
+                framework = ref.split(":", 1)[0]
+                hint = (
+                    f"framework '{framework}' has no such clause; see frameworks.yaml"
+                    if framework in catalog.frameworks
+                    else f"write it as FRAMEWORK:CLAUSE with a framework from: {known_frameworks}"
+                )
+                yield controls_doc.problem(
+                    ("controls", position, "clauses", j),
+                    f"controls[{control.id}].clauses",
+                    f"unknown clause '{ref}'; {hint}",
+                )
+    known_controls = ", ".join(sorted(catalog.controls))
+    for tier_id, tier in catalog.tiers.items():
+        for j, control_id in enumerate(tier.controls):
+            if control_id not in catalog.controls:
+                yield tiers_doc.problem(
+                    ("tiers", tier_id, "controls", j),
+                    f"tiers.{tier_id}.controls",
+                    f"unknown control '{control_id}'; known controls: {known_controls}",
+                )
+        for control_id in tier.thresholds:
+            if control_id not in tier.controls:
+                yield tiers_doc.problem(
+                    ("tiers", tier_id, "thresholds", control_id),
+                    f"tiers.{tier_id}.thresholds",
+                    f"override for '{control_id}', which this tier does not run; "
+                    "add it to the tier's controls or remove the override",
+                )
+        if tier.gate.mode == "two_person" and not tier.gate.separation_of_duties:
+            yield tiers_doc.problem(
+                ("tiers", tier_id, "gate", "separation_of_duties"),
+                f"tiers.{tier_id}.gate.separation_of_duties",
+                "a two_person gate needs separation_of_duties: true (the requester never approves)",
+            )
+
+
+def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Iterator[Problem]:
+    models_doc, people_doc = docs["models.yaml"], docs["people.yaml"]
+    tiers = ", ".join(sorted(catalog.tiers))
+    slack_ids: dict[str, str] = {}
+    for position, person in enumerate(inventory.people.values()):
+        if person.slack_id and person.slack_id in slack_ids:
+            yield people_doc.problem(
+                ("people", position, "slack_id"),
+                f"people[{person.id}].slack_id",
+                f"slack_id {person.slack_id} is also {slack_ids[person.slack_id]}'s; "
+                "one Slack user is one person",
+            )
+        elif person.slack_id:
+            slack_ids[person.slack_id] = person.id
+    positions = _positions(models_doc, "models", "name")
+    for model in inventory.models.values():
+        where = ("models", positions.get(model.name, 0))
+        label = f"models[{model.name}]"
+        if model.tier not in catalog.tiers:
+            yield models_doc.problem(
+                (*where, "tier"),
+                f"{label}.tier",
+                f"unknown tier '{model.tier}'; use one of: {tiers}",
+            )
+        for role, person_id in model.owners.assigned().items():
+            owner = inventory.people.get(person_id)
+            if owner is None:
+                yield models_doc.problem(
+                    (*where, "owners", role),
+                    f"{label}.owners.{role}",
+                    f"unknown person '{person_id}'; add them to people.yaml or use an existing id",
+                )
+            elif role not in owner.roles:
+                yield models_doc.problem(
+                    (*where, "owners", role),
+                    f"{label}.owners.{role}",
+                    f"'{person_id}' does not hold the role {role} in people.yaml; "
+                    "add the role to that person or name someone who holds it",
+                )
+        if model.stage in CONTROLLED_STAGES:
+            yield from _readiness(catalog, model, models_doc, where, label)
+
+
+def _positions(doc: Any, key: str, id_field: str) -> dict[Any, int]:
+    """Where each id first appears in the file as written (entries that failed are skipped)."""
+    items = doc.data.get(key) if isinstance(doc.data, dict) else None
+    found: dict[Any, int] = {}
+    for position, item in enumerate(items if isinstance(items, list) else []):
+        if isinstance(item, dict):
+            found.setdefault(item.get(id_field), position)
+    return found
+
+
+def _readiness(
+    catalog: Catalog, model: Any, doc: Any, where: tuple[str, int], label: str
+) -> Iterator[Problem]:
+    for role in missing_owner_roles(model):
+        yield doc.problem(
+            (*where, "owners"),
+            f"{label}.owners.{role}",
+            f"readiness: a {model.stage} model needs a {role} owner; name a person in "
+            f"owners.{role} (ownership before deployment), or move the model to experimentation",
+        )
+    tier = catalog.tiers.get(model.tier)
+    if tier is None:
+        return
+    kinds = {type(catalog.controls[c]) for c in tier.controls if c in catalog.controls}
+    if kinds & {DriftControl, DataQualityControl} and model.data is None:
+        yield doc.problem(
+            where,
+            f"{label}.data",
+            f"tier '{model.tier}' runs drift/data-quality controls; give data.reference "
+            "and data.current for this model",
+        )
+    if PerformanceControl in kinds and model.baseline is None:
+        yield doc.problem(
+            where,
+            f"{label}.baseline",
+            f"tier '{model.tier}' runs a performance control; give baseline.metric "
+            "(the MLflow metric to compare against the approved version)",
+        )
+
+
+__all__ = ["CATALOG_FILES", "INVENTORY_FILES", "OWNER_ROLES", "check_catalog", "load_config"]

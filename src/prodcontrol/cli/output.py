@@ -1,0 +1,60 @@
+"""How every command prints: a rich table for people, the same rows as JSON with ``--json``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def emit(
+    rows: Sequence[dict[str, Any]], *, as_json: bool, title: str = "", columns: Sequence[str] = ()
+) -> None:
+    """Print ``rows`` as a table, or as a JSON array when ``as_json``."""
+    if as_json:
+        typer.echo(json.dumps(list(rows), indent=2, default=str, ensure_ascii=False))
+        return
+    heads = list(columns) or (list(rows[0]) if rows else [])
+    table = Table(title=title or None, show_lines=False, header_style="bold")
+    for position, head in enumerate(heads):
+        # the first column names the thing; never cut it
+        table.add_column(head.replace("_", " "), no_wrap=position == 0)
+    for row in rows:
+        table.add_row(*(_cell(row.get(h)) for h in heads))
+    console.print(table)
+
+
+def emit_object(obj: dict[str, Any], *, as_json: bool, title: str = "") -> None:
+    if as_json:
+        typer.echo(json.dumps(obj, indent=2, default=str, ensure_ascii=False))
+        return
+    table = Table(title=title or None, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for key, value in obj.items():
+        table.add_row(key.replace("_", " "), _cell(value))
+    console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def problem_lines(lines: Sequence[str]) -> None:
+    """Problems go to stderr unwrapped, one per line, so editors can jump to ``file:line``."""
+    for line in lines:
+        sys.stderr.write(line + "\n")

@@ -1,0 +1,66 @@
+"""Evidence: the records the store keeps, the hash chain over its event log, and the store port.
+
+Pure Python over pydantic; the SQL adapter is :mod:`prodcontrol.adapters.store`.
+"""
+
+from prodcontrol.evidence.chain import GENESIS, canonical_json, entry_hash, verify_chain
+from prodcontrol.evidence.port import EvidenceStore, RecordNotFound
+from prodcontrol.evidence.records import (
+    Action,
+    ActionIn,
+    Artifact,
+    ArtifactIn,
+    ChainReport,
+    ControlRun,
+    Decision,
+    DecisionIn,
+    DeliveryAttempt,
+    DeliveryAttemptIn,
+    Escalation,
+    EscalationIn,
+    Event,
+    EvidenceReport,
+    Finding,
+    FindingIn,
+    Gate,
+    GateIn,
+    Notification,
+    NotificationIn,
+    Verdict,
+    VerdictIn,
+    Waiver,
+    WaiverIn,
+)
+
+__all__ = [
+    "GENESIS",
+    "Action",
+    "ActionIn",
+    "Artifact",
+    "ArtifactIn",
+    "ChainReport",
+    "ControlRun",
+    "Decision",
+    "DecisionIn",
+    "DeliveryAttempt",
+    "DeliveryAttemptIn",
+    "Escalation",
+    "EscalationIn",
+    "Event",
+    "EvidenceReport",
+    "EvidenceStore",
+    "Finding",
+    "FindingIn",
+    "Gate",
+    "GateIn",
+    "Notification",
+    "NotificationIn",
+    "RecordNotFound",
+    "Verdict",
+    "VerdictIn",
+    "Waiver",
+    "WaiverIn",
+    "canonical_json",
+    "entry_hash",
+    "verify_chain",
+]

@@ -1,0 +1,185 @@
+"""The hash chain over the event log: pure functions, no database.
+
+Each entry's hash is ``SHA-256(prev_hash + canonical JSON of the entry)``, so changing, removing,
+inserting or reordering any entry changes every hash after it. The canonical form (sorted keys,
+no spaces, UTF-8, datetimes as ISO-8601 UTC with microseconds) is fixed here so that a verifier
+written in another language can recompute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from prodcontrol.clock import ensure_utc
+from prodcontrol.evidence.records import ChainReport, Event
+
+GENESIS = "0" * 64
+
+
+def format_datetime(value: datetime) -> str:
+    """The one textual form of an instant used in hashes: ``2026-11-02T09:00:00.000000Z``."""
+    return ensure_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    raise TypeError(f"{type(value).__name__} cannot be part of evidence; convert it to JSON first")
+
+
+def canonical_json(value: Any) -> str:
+    """JSON that two writers of the same value always spell the same way (NaN is refused)."""
+    return json.dumps(
+        value,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=_default,
+    )
+
+
+def entry_hash(  # noqa: PLR0917 - positional on purpose: the hash covers these, in this order
+    prev_hash: str,
+    seq: int,
+    at: datetime,
+    kind: str,
+    subject_type: str,
+    subject_id: str,
+    model: str | None,
+    payload: dict[str, Any],
+) -> str:
+    """SHA-256 (hex) of the previous hash followed by the canonical body of this entry."""
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at": format_datetime(at),
+            "kind": kind,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "model": model,
+            "payload": payload,
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def hash_of(event: Event) -> str:
+    """Recompute an event's hash from its fields (its stored ``hash`` is not trusted)."""
+    return entry_hash(
+        event.prev_hash,
+        event.seq,
+        event.at,
+        event.kind,
+        event.subject_type,
+        event.subject_id,
+        event.model,
+        event.payload,
+    )
+
+
+def _check(event: Event, expected_seq: int, prev_hash: str) -> str | None:
+    """Why ``event`` cannot follow the chain so far, or None if it can."""
+    if event.seq != expected_seq:
+        return (
+            f"expected entry {expected_seq} but found {event.seq}: entries were removed, "
+            "inserted or reordered"
+        )
+    if event.prev_hash != prev_hash:
+        return (
+            "prev_hash does not match the previous entry: an entry before it was removed, "
+            "inserted or changed"
+        )
+    if hash_of(event) != event.hash:
+        return "hash does not match the entry's content: the entry was edited"
+    return None
+
+
+def verify_chain(
+    events: Iterable[Event], expected_head: tuple[int, str] | None = None
+) -> ChainReport:
+    """Walk the log in order and report the first entry that breaks the chain.
+
+    ``expected_head`` is the ``(seq, hash)`` the store recorded as its head; without it, entries
+    cut from the end of the log would go unnoticed.
+    """
+    seq, head = 0, GENESIS
+    for event in events:
+        reason = _check(event, seq + 1, head)
+        if reason is not None:
+            return ChainReport(
+                ok=False,
+                count=seq,
+                head_seq=seq,
+                head_hash=head,
+                first_bad_seq=event.seq,
+                reason=reason,
+            )
+        seq, head = event.seq, event.hash
+    if expected_head is not None and expected_head != (seq, head):
+        want_seq, want_hash = expected_head
+        return ChainReport(
+            ok=False,
+            count=seq,
+            head_seq=seq,
+            head_hash=head,
+            first_bad_seq=min(seq, want_seq) + 1,
+            reason=f"the log ends at entry {seq} ({head[:12]}) but the recorded "
+            f"head is entry {want_seq} ({want_hash[:12]}): entries were "
+            "removed from or added to the end",
+        )
+    return ChainReport(ok=True, count=seq, head_seq=seq, head_hash=head)
+
+
+RecordKey = tuple[str, str]
+
+
+def latest_records(events: Iterable[Event]) -> dict[RecordKey, dict[str, Any]]:
+    """The newest record each ``(subject_type, subject_id)`` was written as, from the log.
+
+    Only the store's own row events carry a ``record`` in their payload.
+    """
+    latest: dict[RecordKey, dict[str, Any]] = {}
+    for event in events:
+        record = event.payload.get("record")
+        if isinstance(record, dict):
+            latest[(event.subject_type, event.subject_id)] = record
+    return latest
+
+
+def compare_records(
+    logged: dict[RecordKey, dict[str, Any]],
+    rows: Iterable[tuple[RecordKey, dict[str, Any]]],
+    subject_types: Iterable[str],
+) -> list[str]:
+    """Describe every row that differs from its newest event, lacks one, or has disappeared.
+
+    ``rows`` are the tables as they are now, each as ``((subject_type, id), record as JSON)``;
+    ``subject_types`` are the types those tables cover (other logged types are not checked).
+    """
+    problems: list[str] = []
+    seen: set[RecordKey] = set()
+    for key, record in rows:
+        seen.add(key)
+        expected = logged.get(key)
+        if expected is None:
+            problems.append(f"{key[0]} {key[1]}: row has no event in the log (inserted directly)")
+        elif canonical_json(expected) != canonical_json(record):
+            fields = sorted(
+                k for k in expected.keys() | record.keys() if expected.get(k) != record.get(k)
+            )
+            problems.append(
+                f"{key[0]} {key[1]}: row differs from its logged record in "
+                f"{', '.join(fields)} (edited directly)"
+            )
+    covered = set(subject_types)
+    problems += [
+        f"{kind} {ident}: logged but the row is gone (deleted directly)"
+        for kind, ident in sorted(logged.keys() - seen)
+        if kind in covered
+    ]
+    return problems

@@ -1,0 +1,236 @@
+"""The EvidenceStore port: the source of truth for runs, gates, escalations and the outbox.
+
+Every write is one transaction that also appends a chained event for each row it writes, with
+the full record as written in the event's payload. Reads return frozen records. The SQL adapter
+lives in :mod:`prodcontrol.adapters.store`; nothing here imports SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from prodcontrol.errors import UsageError
+from prodcontrol.evidence.records import (
+    Action,
+    ActionIn,
+    Artifact,
+    ArtifactIn,
+    ControlRun,
+    Decision,
+    DecisionIn,
+    DeliveryAttempt,
+    DeliveryAttemptIn,
+    Escalation,
+    EscalationIn,
+    EscalationStatus,
+    Event,
+    EvidenceReport,
+    Finding,
+    FindingIn,
+    FindingStatus,
+    Gate,
+    GateIn,
+    GateStatus,
+    Notification,
+    NotificationIn,
+    NotificationStatus,
+    RunStatus,
+    Verdict,
+    VerdictIn,
+    Waiver,
+    WaiverIn,
+)
+
+
+class RecordNotFound(UsageError, LookupError):
+    """No record with that id: usually a mistyped id on the command line."""
+
+    def __init__(self, kind: str, record_id: str) -> None:
+        self.kind, self.record_id = kind, record_id
+        super().__init__(
+            f"no {kind} with id {record_id!r} in the evidence store; list them to find the right id"
+        )
+
+
+@runtime_checkable
+class EvidenceStore(Protocol):
+    """Append-only, hash-chained evidence, and the state of gates, escalations and the outbox."""
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(
+        self,
+        model: str,
+        model_version: str,
+        tier: str,
+        trigger: str,
+        *,
+        idempotency_key: str | None = None,
+        flow_run_id: str | None = None,
+        sample: dict[str, Any] | None = None,
+    ) -> ControlRun:
+        """Open a run; with a known ``idempotency_key`` return that run instead."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        verdicts: Sequence[VerdictIn],
+        artifacts: Sequence[ArtifactIn],
+        findings: Sequence[FindingIn],
+        *,
+        notifications: Sequence[NotificationIn] = (),
+    ) -> ControlRun:
+        """Close a running run with everything it produced, all in one transaction."""
+        ...
+
+    def get_run(self, run_id: str) -> ControlRun: ...
+
+    def list_runs(
+        self, model: str | None = None, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ControlRun]: ...
+
+    def verdicts_for(self, run_id: str) -> list[Verdict]: ...
+
+    def latest_verdicts(self, model: str) -> list[Verdict]:
+        """The newest verdict of each control for ``model``, over all its runs."""
+        ...
+
+    def artifacts_for(self, run_id: str) -> list[Artifact]: ...
+
+    def get_finding(self, finding_id: str) -> Finding: ...
+
+    def list_findings(
+        self, model: str | None = None, status: FindingStatus | None = None
+    ) -> list[Finding]: ...
+
+    def set_finding_status(self, finding_id: str, status: FindingStatus, reason: str) -> Finding:
+        """Re-open (expired waiver), resolve or close a finding."""
+        ...
+
+    # ------------------------------------------------------------------ gates
+
+    def open_gate(self, gate: GateIn, notifications: Sequence[NotificationIn] = ()) -> Gate: ...
+
+    def get_gate(self, gate_id: str) -> Gate: ...
+
+    def list_gates(
+        self, status: GateStatus | None = None, model: str | None = None
+    ) -> list[Gate]: ...
+
+    def record_decision(
+        self,
+        gate_id: str,
+        decision: DecisionIn,
+        expected_version: int,
+        new_status: Literal["approved", "rejected"] | None,
+    ) -> Gate:
+        """Compare-and-set: applies only if the gate is pending at ``expected_version``.
+
+        Raises StoreConflict when someone else changed the gate first, DecisionRefused when the
+        gate is no longer pending or the person already decided on it.
+        """
+        ...
+
+    def decisions_for(self, gate_id: str) -> list[Decision]: ...
+
+    def expire_gate(self, gate_id: str, expected_version: int) -> Gate: ...
+
+    # ------------------------------------------------------------------ waivers and actions
+
+    def grant_waiver(self, waiver: WaiverIn) -> Waiver:
+        """Record the waiver and mark its finding waived."""
+        ...
+
+    def list_waivers(
+        self, model: str | None = None, active_at: datetime | None = None
+    ) -> list[Waiver]: ...
+
+    def revoke_waiver(self, waiver_id: str, by: str, reason: str) -> Waiver:
+        """Revoke now; a finding that was waived by it is open again."""
+        ...
+
+    def record_action(self, action: ActionIn) -> Action: ...
+
+    def list_actions(self, model: str | None = None) -> list[Action]: ...
+
+    # ------------------------------------------------------------------ escalations
+
+    def start_escalation(
+        self, escalation: EscalationIn, notifications: Sequence[NotificationIn] = ()
+    ) -> Escalation: ...
+
+    def advance_escalation(
+        self,
+        escalation_id: str,
+        step: int,
+        next_due_at: datetime | None,
+        notifications: Sequence[NotificationIn] = (),
+    ) -> Escalation:
+        """Move an active escalation to a later ``step``; ``next_due_at=None`` exhausts it."""
+        ...
+
+    def acknowledge_escalation(self, escalation_id: str, person: str) -> Escalation:
+        """Stop the chain; acknowledging twice keeps the first acknowledgement."""
+        ...
+
+    def resolve_escalation(self, escalation_id: str, reason: str) -> Escalation:
+        """Close the escalation because its cause went away (gate decided, finding resolved)."""
+        ...
+
+    def get_escalation(self, escalation_id: str) -> Escalation: ...
+
+    def list_escalations(self, status: EscalationStatus | None = None) -> list[Escalation]: ...
+
+    # ------------------------------------------------------------------ outbox
+
+    def enqueue(self, notifications: Sequence[NotificationIn]) -> list[Notification]:
+        """Write messages to the outbox; a key already there returns the existing row."""
+        ...
+
+    def claim_due_notifications(
+        self, now: datetime, limit: int, lease_seconds: float = 300.0
+    ) -> list[Notification]:
+        """Lease up to ``limit`` due messages to this sender; no two senders get the same one."""
+        ...
+
+    def record_attempt(
+        self,
+        notification_id: str,
+        attempt: DeliveryAttemptIn,
+        status: NotificationStatus,
+        next_attempt_at: datetime | None = None,
+        provider_ref: dict[str, Any] | None = None,
+    ) -> Notification: ...
+
+    def list_notifications(
+        self, status: NotificationStatus | None = None
+    ) -> list[Notification]: ...
+
+    def attempts_for(self, notification_id: str) -> list[DeliveryAttempt]: ...
+
+    # ------------------------------------------------------------------ the event log
+
+    def record_event(
+        self,
+        kind: str,
+        subject_type: str,
+        subject_id: str,
+        model: str | None,
+        payload: dict[str, Any],
+    ) -> Event:
+        """Append a chained entry that has no table of its own (a refused decision, say)."""
+        ...
+
+    def events(self, after_seq: int = 0, limit: int | None = None) -> list[Event]: ...
+
+    def chain_head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the newest entry; ``(0, GENESIS)`` for an empty log."""
+        ...
+
+    def verify(self) -> EvidenceReport:
+        """Check the hash chain, and that every table row still equals its newest event."""
+        ...

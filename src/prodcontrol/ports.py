@@ -1,0 +1,191 @@
+"""The seams between the pure core and the outside systems.
+
+Each outside system sits behind one small Protocol here. Adapters in
+:mod:`prodcontrol.adapters` implement them over the real SDKs; :mod:`prodcontrol.testing`
+ships in-memory fakes that pass the same contract tests. Nothing here imports an SDK.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prodcontrol.catalog.schema import Control, DataSource, Sampling
+from prodcontrol.clock import Clock, SystemClock
+from prodcontrol.evidence.port import EvidenceStore
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- MLflow
+
+
+class ModelVersionRef(Record):
+    """One registered model version as the registry sees it."""
+
+    model: str
+    version: str
+    run_id: str | None = None
+    aliases: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class MetricPoint(Record):
+    key: str
+    value: float
+    step: int = 0
+    at: datetime
+
+
+class Baseline(Record):
+    """The metrics recorded when a version was approved (or of a version tagged as baseline)."""
+
+    model: str
+    version: str
+    metrics: dict[str, float]
+    source: str
+
+
+@runtime_checkable
+class MetricSource(Protocol):
+    """Reads what the model registry and tracking server know about a model."""
+
+    def resolve_alias(self, model: str, alias: str) -> ModelVersionRef: ...
+
+    def list_versions(self, model: str) -> list[ModelVersionRef]: ...
+
+    def run_metrics(self, run_id: str) -> dict[str, float]: ...
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]: ...
+
+    def baseline(self, model: str, metric: str, source: str, tag: str) -> Baseline: ...
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    """Writes to the model registry: the serving alias and version tags (no stages: MLflow 3)."""
+
+    def set_alias(self, model: str, alias: str, version: str) -> None: ...
+
+    def delete_alias(self, model: str, alias: str) -> None: ...
+
+    def set_version_tags(self, model: str, version: str, tags: dict[str, str]) -> None: ...
+
+
+# --------------------------------------------------------------------------- data
+
+
+class Dataset(Record):
+    """A loaded table. ``frame`` is a pandas DataFrame; the core never looks inside it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    frame: Any
+    rows: int
+    columns: list[str]
+    source: str
+    newest_at: datetime | None = None
+
+
+@runtime_checkable
+class DatasetSource(Protocol):
+    """Loads reference or current data for a model from where the inventory says it is."""
+
+    def load(self, spec: DataSource, *, now: datetime) -> Dataset: ...
+
+
+class ArtifactFile(Record):
+    name: str
+    path: str
+    sha256: str
+    media_type: str
+    size_bytes: int
+
+
+class Measurement(Record):
+    """What a checker measured: the number a verdict compares, and what explains it."""
+
+    control_id: str
+    value: float | None
+    details: dict[str, Any] = Field(default_factory=dict)
+    artifacts: list[ArtifactFile] = Field(default_factory=list)
+    sample: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+@runtime_checkable
+class DriftChecker(Protocol):
+    """Measures drift and data quality between a reference and a current dataset."""
+
+    def measure(
+        self,
+        control: Control,
+        reference: Dataset,
+        current: Dataset,
+        *,
+        sampling: Sampling,
+        prediction_column: str | None,
+        out_dir: str,
+    ) -> Measurement: ...
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+class OutboundMessage(Record):
+    """A message to one person (DM) or one channel, with a key that makes it once-only."""
+
+    idempotency_key: str
+    recipient_kind: Literal["person", "channel"]
+    recipient: str
+    text: str
+    blocks: list[dict[str, Any]] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Delivery(Record):
+    """The answer of one delivery attempt."""
+
+    ok: bool
+    channel: str | None = None
+    ts: str | None = None
+    retry_after: float | None = None
+    status_code: int | None = None
+    error: str | None = None
+    already_sent: bool = False
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Delivers messages to people and channels, and updates a message already sent."""
+
+    def send(self, message: OutboundMessage) -> Delivery: ...
+
+    def update(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]
+    ) -> Delivery: ...
+
+
+__all__ = [
+    "ArtifactFile",
+    "Baseline",
+    "Clock",
+    "Dataset",
+    "DatasetSource",
+    "Delivery",
+    "DriftChecker",
+    "EvidenceStore",
+    "Measurement",
+    "MetricPoint",
+    "MetricSource",
+    "ModelRegistry",
+    "ModelVersionRef",
+    "Notifier",
+    "OutboundMessage",
+    "SystemClock",
+]

@@ -1,0 +1,162 @@
+"""Settings from ``prodcontrol.toml`` and ``PRODCONTROL_*`` environment variables.
+
+Precedence: explicit arguments, then the environment, then the toml file, then defaults.
+Secrets (Slack token and signing secret, web token) are accepted only from the environment:
+a secret in a file ends up in git sooner or later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from prodcontrol.errors import ConfigError, Problem
+
+SECRET_FIELDS = ("slack_bot_token", "slack_signing_secret", "web_token")
+CONFIG_ENV = "PRODCONTROL_CONFIG"
+DEFAULT_CONFIG = Path("prodcontrol.toml")
+
+
+def config_file() -> Path:
+    return Path(os.environ.get(CONFIG_ENV, DEFAULT_CONFIG))
+
+
+class Settings(BaseSettings):
+    """Where prodcontrol keeps its state and how it reaches the outside systems."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PRODCONTROL_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    state_dir: Path = Field(Path(".prodcontrol"), description="local state: DBs, artifacts, outbox")
+    catalog_dir: Path | None = Field(None, description="control catalog; default: the bundled one")
+    inventory_dir: Path = Field(Path("inventory"), description="models.yaml and people.yaml")
+    mlflow_tracking_uri: str | None = Field(None, description="default: SQLite under state_dir")
+    database_url: str | None = Field(
+        None, description="evidence DB; default: SQLite under state_dir"
+    )
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_base_url: str = "https://slack.com/api/"
+    web_base_url: str = "http://127.0.0.1:8321"
+    web_token: SecretStr | None = None
+    web_auth_header: str | None = Field(None, description="trusted reverse-proxy user header")
+    prefect_ui_url: str | None = None
+    retention_days: int = Field(183, ge=1, description="minimum evidence retention (EU AI Act 19)")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_file()
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=path if path.is_file() else None)
+        return (init_settings, env_settings, toml)
+
+    # ------------------------------------------------------------------ derived locations
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir.expanduser().resolve()
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.state_path / "artifacts"
+
+    @property
+    def outbox_file(self) -> Path:
+        return self.state_path / "outbox.log"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_path / 'evidence.db'}"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.state_path / 'mlflow.db'}"
+
+    def resolved_catalog_dir(self) -> Path:
+        from prodcontrol.catalog.loader import default_catalog_dir
+
+        return self.catalog_dir or default_catalog_dir()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning every mistake into a ConfigError that names the file or variable."""
+    path = config_file()
+    problems = _secrets_in_file(path) + _unknown_env()
+    if any("TOML syntax" in p.message for p in problems):
+        raise ConfigError(problems)
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"])
+            source = f"{path} or PRODCONTROL_{name.upper()}"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(Settings.model_fields)
+                message = f"unknown setting; known settings: {known}"
+            problems.append(Problem(source, _line_of(path, name), name, message))
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _secrets_in_file(path: Path) -> list[Problem]:
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        line = int(found.group(1)) if found else 0
+        return [Problem(str(path), line, "", f"TOML syntax error: {exc}; fix the syntax")]
+    return [
+        Problem(
+            str(path),
+            _line_of(path, key),
+            key,
+            f"secrets are read only from the environment; remove it here and set "
+            f"PRODCONTROL_{key.upper()} instead",
+        )
+        for key in SECRET_FIELDS
+        if key in data
+    ]
+
+
+def _unknown_env() -> list[Problem]:
+    known = {f"PRODCONTROL_{name.upper()}" for name in Settings.model_fields}
+    known |= {CONFIG_ENV, "PRODCONTROL_REQUIRE_POSTGRES", "PRODCONTROL_REQUIRE_CHROMIUM"}
+    return [
+        Problem("environment", 0, name, "unknown PRODCONTROL_ variable; check the spelling")
+        for name in os.environ
+        if name.startswith("PRODCONTROL_")
+        and name not in known
+        and not name.startswith("PRODCONTROL_REQUIRE_")
+    ]
+
+
+def _line_of(path: Path, key: str) -> int:
+    if not path.is_file():
+        return 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip().startswith(key):
+            return number
+    return 0

@@ -1,0 +1,256 @@
+"""In-memory fakes of the ports, for tests and demos.
+
+Each fake behaves like its adapter as far as the contract tests can tell: same return types,
+same errors for the same bad input. They keep what they were asked to do so tests can look.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prodcontrol.catalog.schema import Control, DataSource, Sampling
+from prodcontrol.errors import UnreachableError, UsageError
+from prodcontrol.ports import (
+    Baseline,
+    Dataset,
+    Delivery,
+    Measurement,
+    MetricPoint,
+    ModelVersionRef,
+    OutboundMessage,
+)
+
+
+class ManualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = when
+
+
+@dataclass
+class _FakeVersion:
+    ref: ModelVersionRef
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class FakeRegistry:
+    """A model registry and metric source in memory (MetricSource + ModelRegistry)."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, dict[str, _FakeVersion]] = {}
+        self.aliases: dict[str, dict[str, str]] = {}
+        self.history: dict[tuple[str, str], list[MetricPoint]] = {}
+        self.reachable = True
+
+    def _check(self) -> None:
+        if not self.reachable:
+            raise UnreachableError("MLflow", "fake://registry", "connection refused")
+
+    def add_version(
+        self,
+        model: str,
+        version: str,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> ModelVersionRef:
+        ref = ModelVersionRef(
+            model=model, version=version, run_id=f"run-{model}-{version}", tags=dict(tags or {})
+        )
+        self.versions.setdefault(model, {})[version] = _FakeVersion(ref, dict(metrics or {}))
+        return ref
+
+    def resolve_alias(self, model: str, alias: str) -> ModelVersionRef:
+        self._check()
+        version = self.aliases.get(model, {}).get(alias)
+        if version is None:
+            raise UsageError(f"model '{model}' has no alias '{alias}'; set it in the registry")
+        return self._ref(model, version)
+
+    def _ref(self, model: str, version: str) -> ModelVersionRef:
+        entry = self.versions[model][version]
+        aliases = sorted(a for a, v in self.aliases.get(model, {}).items() if v == version)
+        return entry.ref.model_copy(update={"aliases": aliases})
+
+    def list_versions(self, model: str) -> list[ModelVersionRef]:
+        self._check()
+        return [self._ref(model, v) for v in self.versions.get(model, {})]
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        self._check()
+        for versions in self.versions.values():
+            for entry in versions.values():
+                if entry.ref.run_id == run_id:
+                    return dict(entry.metrics)
+        raise UsageError(f"no run '{run_id}'")
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        self._check()
+        return list(self.history.get((run_id, key), []))
+
+    def baseline(self, model: str, metric: str, source: str, tag: str) -> Baseline:
+        self._check()
+        for version in reversed(list(self.versions.get(model, {}))):
+            entry = self.versions[model][version]
+            if entry.ref.tags.get(tag) == "true" and metric in entry.metrics:
+                return Baseline(model=model, version=version, metrics=entry.metrics, source=source)
+        raise UsageError(f"model '{model}' has no version tagged {tag}=true with '{metric}'")
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        self._check()
+        self.aliases.setdefault(model, {})[alias] = version
+
+    def delete_alias(self, model: str, alias: str) -> None:
+        self._check()
+        self.aliases.get(model, {}).pop(alias, None)
+
+    def set_version_tags(self, model: str, version: str, tags: dict[str, str]) -> None:
+        self._check()
+        entry = self.versions[model][version]
+        entry.ref = entry.ref.model_copy(update={"tags": entry.ref.tags | tags})
+
+
+class FakeDatasetSource:
+    """Serves datasets registered by a key (the source's path, name or query)."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, Any] = {}
+
+    def add(self, key: str, frame: Any, newest_at: datetime | None = None) -> None:
+        self.frames[key] = (frame, newest_at)
+
+    def load(self, spec: DataSource, *, now: datetime) -> Dataset:
+        key = (
+            getattr(spec, "path", None)
+            or getattr(spec, "name", None)
+            or getattr(spec, "query", None)
+            or getattr(spec, "artifact_path", "")
+        )
+        if key not in self.frames:
+            raise UnreachableError("data source", str(key), "no such dataset registered")
+        frame, newest = self.frames[key]
+        return Dataset(
+            frame=frame,
+            rows=len(frame),
+            columns=list(frame.columns),
+            source=str(key),
+            newest_at=newest,
+        )
+
+
+class FakeDriftChecker:
+    """Returns the value registered for a control id, so engine tests control every number.
+
+    Like the Evidently adapter it answers ``Measurement(error=...)``, never a value, for empty
+    data, a control column missing from the data, a prediction-scope control without a prediction
+    column, or an error registered in ``errors``; and it fills ``sample`` with the same keys.
+    """
+
+    def __init__(
+        self, values: dict[str, float | None] | None = None, errors: dict[str, str] | None = None
+    ) -> None:
+        self.values = dict(values or {})
+        self.errors = dict(errors or {})
+        self.calls: list[str] = []
+
+    def measure(
+        self,
+        control: Control,
+        reference: Dataset,
+        current: Dataset,
+        *,
+        sampling: Sampling,
+        prediction_column: str | None,
+        out_dir: str,
+    ) -> Measurement:
+        self.calls.append(control.id)
+        sample = _fake_sample(sampling, reference.rows, current.rows)
+        error = self.errors.get(control.id) or _fake_refusal(
+            control, reference, current, prediction_column
+        )
+        if error:
+            return Measurement(control_id=control.id, value=None, error=error, sample=sample)
+        return Measurement(
+            control_id=control.id, value=self.values.get(control.id, 0.0), sample=sample
+        )
+
+
+def _fake_sample(sampling: Sampling, reference_rows: int, current_rows: int) -> dict[str, Any]:
+    """The sample keys :class:`~prodcontrol.adapters.evidently.EvidentlyChecker` records."""
+    sampled = max(reference_rows, current_rows) > sampling.max_rows
+    return {
+        "strategy": sampling.strategy if sampled else "none",
+        "requested_strategy": sampling.strategy,
+        "stratify_on": None,
+        "seed": sampling.seed,
+        "max_rows": sampling.max_rows,
+        "size": min(current_rows, sampling.max_rows),
+        "rows_total": current_rows,
+        "reference_size": min(reference_rows, sampling.max_rows),
+        "reference_rows_total": reference_rows,
+        "sampled": sampled,
+        "scores_computed_on": "all rows",
+    }
+
+
+def _fake_refusal(
+    control: Control, reference: Dataset, current: Dataset, prediction_column: str | None
+) -> str | None:
+    """Why the adapter would refuse to measure, as far as column names can tell."""
+    for side, data in (("reference", reference), ("current", current)):
+        if data.rows == 0:
+            return f"the {side} data from {data.source} is empty (no rows)"
+    params = getattr(control, "params", None)
+    wanted = list(getattr(params, "columns", None) or [])
+    if getattr(params, "scope", None) == "prediction":
+        if not prediction_column:
+            return "scope 'prediction' needs the model's prediction column"
+        wanted = [prediction_column]
+    # the schema check counts columns missing from current; it needs them in the reference only
+    sides = [reference] if getattr(params, "check", None) == "schema" else [reference, current]
+    missing = [c for c in wanted if any(c not in data.columns for data in sides)]
+    return f"column(s) {', '.join(map(repr, missing))} missing from the data" if missing else None
+
+
+class FakeNotifier:
+    """Records messages; can be told to fail the next N sends or to be down."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+        self.updates: list[tuple[str, str, str]] = []
+        self.fail_next = 0
+        self.down = False
+        self._keys: set[str] = set()
+
+    def send(self, message: OutboundMessage) -> Delivery:
+        if self.down:
+            return Delivery(ok=False, error="connection refused")
+        if self.fail_next:
+            self.fail_next -= 1
+            return Delivery(ok=False, status_code=500, error="internal_error")
+        if message.idempotency_key in self._keys:
+            return Delivery(ok=True, already_sent=True, channel=message.recipient)
+        self._keys.add(message.idempotency_key)
+        self.sent.append(message)
+        return Delivery(ok=True, channel=message.recipient, ts=f"{len(self.sent)}.000100")
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> Delivery:
+        self.updates.append((channel, ts, text))
+        return Delivery(ok=True, channel=channel, ts=ts)
