@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,8 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+
+from prodcontrol.slack_server import LocalSlackServer
 
 PG_HOST, PG_PORT, PG_DB, PG_USER = "127.0.0.1", 5432, "test", "postgres"
 PG_BASE_URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
@@ -90,3 +93,223 @@ def database_url(request: pytest.FixtureRequest) -> str:
     """The same test on SQLite and on PostgreSQL."""
     url: str = request.getfixturevalue(f"{request.param}_url")
     return url
+
+
+# --------------------------------------------------------------------------- local Slack (issue 6)
+
+
+@pytest.fixture(scope="session")
+def slack_session() -> Iterator[LocalSlackServer]:
+    """One local Slack Web API server for the whole session (loopback, free port)."""
+    with LocalSlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def slack_server(slack_session: LocalSlackServer) -> LocalSlackServer:
+    """The session's Slack server, with messages, counts and faults forgotten."""
+    slack_session.reset()
+    return slack_session
+
+
+# --------------------------------------------------------------------------- Prefect (issue 5)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Prefect test harness (temporary API server and database) for the whole session.
+
+    Yields the API URL, for subprocesses that must reach the same server. Prefect's home is a
+    temporary directory and its logs are quiet; about 30 ms per trivial task, so keep flows small.
+    """
+    home = tmp_path_factory.mktemp("prefect-home")
+    quiet = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_LOGGING_TO_API_ENABLED": "false",
+        "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    saved = {key: os.environ.get(key) for key in quiet}
+    os.environ.update(quiet)
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    try:
+        with prefect_test_harness(server_startup_timeout=60):
+            yield str(PREFECT_API_URL.value())
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium for Playwright (no browser download). Missing: skipped, unless
+    ``PRODCONTROL_REQUIRE_CHROMIUM=1`` makes its absence a failure (CI sets it)."""
+    if CHROMIUM.is_file():
+        return str(CHROMIUM)
+    reason = f"{CHROMIUM} is not installed (apt-get install -y chromium)"
+    if os.environ.get("PRODCONTROL_REQUIRE_CHROMIUM") == "1":
+        pytest.fail(
+            f"Chromium is required (PRODCONTROL_REQUIRE_CHROMIUM=1): {reason}", pytrace=False
+        )
+    pytest.skip(f"{reason}; set PRODCONTROL_REQUIRE_CHROMIUM=1 to make this a failure")
+
+
+# --------------------------------------------------------------------------- MLflow (issue 4)
+
+
+class MlflowServer:
+    """A real ``mlflow server`` (SQLite backend, local artifacts) on a free loopback port.
+
+    ``stop()`` takes it down (for "MLflow down mid-test"); ``uri`` of the ``mlflow_uri`` fixture
+    starts it again on the same port and database, so later tests see the same data.
+    """
+
+    def __init__(self, root: Path) -> None:
+        import socket
+
+        self.root = root
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.log = root / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to answer."""
+        import sys
+
+        command = [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(self.root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
+        # the job runner (huey consumers) is not needed and costs seconds at start-up
+        env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        import time
+        import urllib.request
+
+        assert self.process is not None, "launch() the server first"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = self.log.read_text(errors="replace")[-2000:]
+                pytest.fail(f"mlflow server exited with {self.process.returncode}:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.25)
+        self.stop()
+        pytest.fail(f"mlflow server did not answer at {self.uri} within {timeout:.0f} s")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Kill the server and its worker (one process group), as a crash would: connections
+        are refused from then on. SQLite keeps what was committed; a restart sees it."""
+        import signal
+
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+_MLFLOW_SERVERS: list[MlflowServer] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_prestart(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Launch the MLflow server at session start when a collected test needs it.
+
+    It takes 10-30 s to answer (imports and migrations); launched early, it starts while the
+    tests before the first MLflow test run.
+    """
+    if any("mlflow_server" in getattr(i, "fixturenames", ()) for i in request.session.items):
+        server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+        server.launch()
+        _MLFLOW_SERVERS.append(server)
+    try:
+        yield
+    finally:
+        while _MLFLOW_SERVERS:
+            _MLFLOW_SERVERS.pop().stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """The session's MLflow server; a test may ``stop()`` it, ``mlflow_uri`` restarts it."""
+    if _MLFLOW_SERVERS:
+        server = _MLFLOW_SERVERS[0]
+        server.wait_ready()
+    else:
+        server = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
+        server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mlflow_uri(mlflow_server: MlflowServer) -> str:
+    """The tracking URI of the running session server (started again if a test stopped it)."""
+    if not mlflow_server.running:
+        mlflow_server.start()
+    return mlflow_server.uri
+
+
+@pytest.fixture(scope="session")
+def _mlflow_examples(mlflow_server: MlflowServer) -> None:
+    """Register the example inventory's models once per session (``seed_mlflow``)."""
+    from prodcontrol.catalog.validate import load_config
+    from prodcontrol.seed import seed_mlflow
+
+    if not mlflow_server.running:
+        mlflow_server.start()
+    root = Path(__file__).resolve().parents[1]
+    seed_mlflow(mlflow_server.uri, load_config(root / "control_catalog", root / "examples"))
+
+
+@pytest.fixture
+def seeded_mlflow(mlflow_server: MlflowServer, _mlflow_examples: None) -> str:
+    """The running session server with the example models (churn, credit, fraud) registered."""
+    if not mlflow_server.running:
+        mlflow_server.start()
+    return mlflow_server.uri

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.schema import Control, DataSource, Sampling
 from prodcontrol.clock import Clock, SystemClock
+from prodcontrol.evidence.anchor import Anchor
 from prodcontrol.evidence.port import EvidenceStore
 
 
@@ -51,6 +52,33 @@ class Baseline(Record):
     source: str
 
 
+class VerdictSummary(Record):
+    control_id: str
+    verdict: Literal["pass", "warn", "fail", "error"]
+    value: float | None = None
+    warn: float | None = None
+    fail: float | None = None
+
+
+class ControlRunSummary(Record):
+    """A finished control run as written back to the registry (a run plus version tags)."""
+
+    run_id: str
+    model: str
+    version: str | None
+    tier: str
+    trigger: str
+    status: str
+    verdict: Literal["pass", "warn", "fail", "error"]
+    started_at: datetime
+    finished_at: datetime
+    verdicts: list[VerdictSummary] = Field(default_factory=list)
+    artifacts: dict[str, list[str]] = Field(
+        default_factory=dict, description="control id -> local artifact paths"
+    )
+    sample: dict[str, Any] = Field(default_factory=dict)
+
+
 @runtime_checkable
 class MetricSource(Protocol):
     """Reads what the model registry and tracking server know about a model."""
@@ -75,6 +103,14 @@ class ModelRegistry(Protocol):
     def delete_alias(self, model: str, alias: str) -> None: ...
 
     def set_version_tags(self, model: str, version: str, tags: dict[str, str]) -> None: ...
+
+    def list_versions(self, model: str) -> list[ModelVersionRef]:
+        """Every version with its aliases and tags (actions read which version serves)."""
+        ...
+
+    def record_control_run(self, summary: ControlRunSummary) -> str:
+        """Write a finished control run back where registry users look; returns its run id."""
+        ...
 
 
 # --------------------------------------------------------------------------- data
@@ -171,10 +207,29 @@ class Notifier(Protocol):
     ) -> Delivery: ...
 
 
+# --------------------------------------------------------------------------- evidence anchors
+
+
+@runtime_checkable
+class AnchorSink(Protocol):
+    """Keeps daily chain heads where the evidence database's operator cannot rewrite them."""
+
+    @property
+    def name(self) -> str:
+        """Where the anchors go, for messages (``mlflow http://... experiment ...``)."""
+        ...
+
+    def write_anchor(self, anchor: Anchor) -> None: ...
+
+    def read_anchors(self) -> list[Anchor]: ...
+
+
 __all__ = [
+    "AnchorSink",
     "ArtifactFile",
     "Baseline",
     "Clock",
+    "ControlRunSummary",
     "Dataset",
     "DatasetSource",
     "Delivery",
@@ -188,4 +243,5 @@ __all__ = [
     "Notifier",
     "OutboundMessage",
     "SystemClock",
+    "VerdictSummary",
 ]

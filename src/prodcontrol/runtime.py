@@ -1,23 +1,41 @@
-"""The composition root: settings in, wired adapters out. CLI, web and flows all start here."""
+"""The composition root: settings in, wired adapters out. CLI, web and flows all start here.
+
+Tests and embedders pass their own adapters (fakes from :mod:`prodcontrol.testing`, or a
+client pointed elsewhere) as keyword arguments; anything not passed is built from the settings
+on first use, so a command that never talks to MLflow never imports it.
+"""
 
 from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.validate import load_config
 from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.evidence.port import EvidenceStore
+from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry, Notifier
 from prodcontrol.settings import Settings, load_settings
 
 
 class Runtime:
     """Builds each outside-system adapter once, on first use, from the settings."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        **adapters: Any,
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
+        known = {"config", "store", "metrics", "registry", "datasets", "checker", "notifier"}
+        unknown = set(adapters) - known
+        if unknown:
+            raise TypeError(f"unknown adapter(s) {sorted(unknown)}; known: {sorted(known)}")
+        # cached_property reads the instance dict first: a passed adapter wins
+        self.__dict__.update(adapters)
 
     @classmethod
     def from_options(
@@ -38,3 +56,47 @@ class Runtime:
         url = self.settings.resolved_database_url
         ensure_schema(url)
         return SqlEvidenceStore(url, clock=self.clock)
+
+    @cached_property
+    def metrics(self) -> MetricSource:
+        """MLflow metrics and versions: the registry adapter when it reads too (MLflow does)."""
+        registry = self.registry
+        if isinstance(registry, MetricSource):
+            return registry
+        from prodcontrol.adapters.mlflow import MlflowAdapter
+
+        return MlflowAdapter(self.settings.resolved_tracking_uri)
+
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        from prodcontrol.adapters.mlflow import MlflowAdapter
+
+        return MlflowAdapter(self.settings.resolved_tracking_uri)
+
+    @cached_property
+    def datasets(self) -> DatasetSource:
+        from prodcontrol.adapters.datasets import FileSqlMlflowDatasets
+
+        return FileSqlMlflowDatasets(
+            base_dir=self.settings.inventory_dir, tracking_uri=self.settings.resolved_tracking_uri
+        )
+
+    @cached_property
+    def checker(self) -> DriftChecker:
+        from prodcontrol.adapters.evidently import EvidentlyChecker
+
+        return EvidentlyChecker()
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        """Slack when a token is set, else the terminal/file outbox (printed by the CLI)."""
+        from prodcontrol.adapters.slack import OutboxFileNotifier, SlackNotifier
+
+        if self.settings.slack_bot_token is None:
+            return OutboxFileNotifier(self.settings.outbox_file)
+        return SlackNotifier(
+            self.settings.slack_bot_token,
+            people=self.config.inventory.people,
+            base_url=self.settings.slack_base_url,
+            store=self.store,
+        )

@@ -15,6 +15,7 @@ from prodcontrol.catalog.schema import Control, DataSource, Sampling
 from prodcontrol.errors import UnreachableError, UsageError
 from prodcontrol.ports import (
     Baseline,
+    ControlRunSummary,
     Dataset,
     Delivery,
     Measurement,
@@ -58,6 +59,7 @@ class FakeRegistry:
         self.versions: dict[str, dict[str, _FakeVersion]] = {}
         self.aliases: dict[str, dict[str, str]] = {}
         self.history: dict[tuple[str, str], list[MetricPoint]] = {}
+        self.recorded: list[ControlRunSummary] = []
         self.reachable = True
 
     def _check(self) -> None:
@@ -125,6 +127,22 @@ class FakeRegistry:
         self._check()
         entry = self.versions[model][version]
         entry.ref = entry.ref.model_copy(update={"tags": entry.ref.tags | tags})
+
+    def record_control_run(self, summary: ControlRunSummary) -> str:
+        """Keep the summary and tag the version as the MLflow adapter does."""
+        self._check()
+        self.recorded.append(summary)
+        if summary.version is not None and summary.version in self.versions.get(summary.model, {}):
+            self.set_version_tags(
+                summary.model,
+                summary.version,
+                {
+                    "prodcontrol.last_verdict": summary.verdict,
+                    "prodcontrol.last_run_at": summary.finished_at.isoformat(),
+                    "prodcontrol.last_run_id": summary.run_id,
+                },
+            )
+        return f"fake-run-{summary.run_id}"
 
 
 class FakeDatasetSource:
@@ -254,3 +272,7 @@ class FakeNotifier:
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> Delivery:
         self.updates.append((channel, ts, text))
         return Delivery(ok=True, channel=channel, ts=ts)
+
+
+# the local Slack Web API server (issue 6) lives in its own module; re-exported here
+from prodcontrol.slack_server import LocalSlackServer  # noqa: E402, F401 - re-exported for tests

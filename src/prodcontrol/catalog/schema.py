@@ -107,6 +107,31 @@ class ReviewDueParams(Strict):
     checklist: list[str] = Field(default_factory=list)
 
 
+class ValueParams(Strict):
+    """Value capture: the KPI promised in the model's use case, read from MLflow over a window.
+
+    The measured value is the shortfall against the use case's target (0 = target met, 0.1 =
+    10 % short when ``comparison`` is relative). ``metric`` ``None`` takes the KPI's MLflow key
+    from the model's ``use_case.expected_value.metric_key``. ``source`` says which run logs it:
+    the serving version's run, or a run of the business process named by ``run_id``.
+    """
+
+    metric: str | None = None
+    source: Literal["serving_version_run", "business_run"] = "serving_version_run"
+    run_id: str | None = None
+    window: Duration = timedelta(days=30)
+    aggregate: Literal["mean", "last", "min", "max"] = "mean"
+    comparison: Literal["relative", "absolute"] = "relative"
+
+    @model_validator(mode="after")
+    def _run_for_business(self) -> ValueParams:
+        if self.source == "business_run" and not self.run_id:
+            raise ValueError(
+                "source business_run needs run_id: the MLflow run the business process logs to"
+            )
+        return self
+
+
 class ControlBase(Strict):
     id: Slug
     title: str
@@ -146,13 +171,19 @@ class ReviewDueControl(ControlBase):
     params: ReviewDueParams = ReviewDueParams()
 
 
+class ValueControl(ControlBase):
+    kind: Literal["value"]
+    params: ValueParams = ValueParams()
+
+
 Control = Annotated[
     DriftControl
     | DataQualityControl
     | PerformanceControl
     | FreshnessControl
     | OwnershipControl
-    | ReviewDueControl,
+    | ReviewDueControl
+    | ValueControl,
     Field(discriminator="kind"),
 ]
 
@@ -364,6 +395,25 @@ class Baseline(Strict):
     tag: str = "prodcontrol.baseline"
 
 
+class ExpectedValue(Strict):
+    """The value a use case promises: a named business KPI, where MLflow logs it, a target."""
+
+    kpi: Annotated[str, Field(min_length=1)]
+    metric_key: Annotated[str, Field(min_length=1)]
+    target: float
+    higher_is_better: bool = True
+    review_date: date
+
+
+class UseCase(Strict):
+    """Why a model exists; approved (use-case and funding rights) before leaving experimentation."""
+
+    purpose: Annotated[str, Field(min_length=1)]
+    expected_value: ExpectedValue
+    data_used: list[str] = Field(min_length=1)
+    tier_requested: Slug
+
+
 class ModelEntry(Strict):
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
@@ -374,6 +424,7 @@ class ModelEntry(Strict):
     data: DataSpec | None = None
     baseline: Baseline | None = None
     last_review: date | None = None
+    use_case: UseCase | None = None
 
 
 class ModelsFile(Strict):

@@ -21,7 +21,7 @@ VerdictValue = Literal["pass", "warn", "fail", "error"]
 Severity = Literal["low", "medium", "high", "critical"]
 Stage = Literal["experimentation", "pilot", "production", "retired"]
 ControlKind = Literal[
-    "drift", "data_quality", "performance", "freshness", "ownership", "review_due"
+    "drift", "data_quality", "performance", "freshness", "ownership", "review_due", "value"
 ]
 GateMode = Literal["none", "single", "two_person"]
 TimeoutAction = Literal["rollback", "suspend", "accept"]

@@ -20,7 +20,12 @@ from prodcontrol.catalog.loader import (
     load_inventory_files,
 )
 from prodcontrol.catalog.readiness import missing_owner_roles
-from prodcontrol.catalog.schema import DataQualityControl, DriftControl, PerformanceControl
+from prodcontrol.catalog.schema import (
+    DataQualityControl,
+    DriftControl,
+    PerformanceControl,
+    ValueControl,
+)
 from prodcontrol.catalog.types import CONTROLLED_STAGES, OWNER_ROLES
 from prodcontrol.errors import ConfigError, Problem
 
@@ -151,6 +156,7 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
                     f"'{person_id}' does not hold the role {role} in people.yaml; "
                     "add the role to that person or name someone who holds it",
                 )
+        yield from _use_case(catalog, model, models_doc, where, label)
         if model.stage in CONTROLLED_STAGES:
             yield from _readiness(catalog, model, models_doc, where, label)
 
@@ -163,6 +169,40 @@ def _positions(doc: Any, key: str, id_field: str) -> dict[Any, int]:
         if isinstance(item, dict):
             found.setdefault(item.get(id_field), position)
     return found
+
+
+def _use_case(
+    catalog: Catalog, model: Any, doc: Any, where: tuple[str, int], label: str
+) -> Iterator[Problem]:
+    """The use case names a known tier, and a value control has a KPI target it can compare."""
+    use_case = model.use_case
+    if use_case is not None and use_case.tier_requested not in catalog.tiers:
+        yield doc.problem(
+            (*where, "use_case", "tier_requested"),
+            f"{label}.use_case.tier_requested",
+            f"unknown tier '{use_case.tier_requested}'; use one of: "
+            + ", ".join(sorted(catalog.tiers)),
+        )
+    tier = catalog.tiers.get(model.tier)
+    if tier is None:
+        return
+    values = [c for c in map(catalog.controls.get, tier.controls) if isinstance(c, ValueControl)]
+    for control in values if model.stage in CONTROLLED_STAGES else []:
+        control_id = control.id
+        if use_case is None:
+            yield doc.problem(
+                where,
+                f"{label}.use_case",
+                f"tier '{model.tier}' runs the value control '{control_id}'; give use_case "
+                "with expected_value (kpi, metric_key, target, review_date)",
+            )
+        elif control.params.comparison == "relative" and use_case.expected_value.target == 0:
+            yield doc.problem(
+                (*where, "use_case", "expected_value", "target"),
+                f"{label}.use_case.expected_value.target",
+                f"the value control '{control_id}' compares relative to the target, which "
+                "cannot be 0; give a non-zero target or use comparison: absolute",
+            )
 
 
 def _readiness(

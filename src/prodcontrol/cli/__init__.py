@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import sys
 
-from prodcontrol.cli import catalog_cmds, db_cmds, demo_cmd
+from prodcontrol.cli import (
+    action_cmds,
+    catalog_cmds,
+    check_cmd,
+    db_cmds,
+    demo_cmd,
+    escalation_cmds,
+    evidence_cmds,
+    flow_cmds,
+    gate_cmds,
+    report_cmds,
+    review_cmds,
+    serve_cmd,
+    usecase_cmds,
+)
 from prodcontrol.cli.app import app, run
 
 catalog_cmds.register(app)
 db_cmds.register(app)
 demo_cmd.register(app)
+evidence_cmds.register(app)
+serve_cmd.register(app)
+report_cmds.register(app)
+usecase_cmds.register(app)
+review_cmds.register(app)
+escalation_cmds.register(app)
+check_cmd.register(app)
+gate_cmds.register(app)
+action_cmds.register(app)
+flow_cmds.register(app)
 
 
 def main() -> None:

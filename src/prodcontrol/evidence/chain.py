@@ -100,14 +100,17 @@ def _check(event: Event, expected_seq: int, prev_hash: str) -> str | None:
 
 
 def verify_chain(
-    events: Iterable[Event], expected_head: tuple[int, str] | None = None
+    events: Iterable[Event],
+    expected_head: tuple[int, str] | None = None,
+    start: tuple[int, str] = (0, GENESIS),
 ) -> ChainReport:
     """Walk the log in order and report the first entry that breaks the chain.
 
     ``expected_head`` is the ``(seq, hash)`` the store recorded as its head; without it, entries
-    cut from the end of the log would go unnoticed.
+    cut from the end of the log would go unnoticed. ``start`` is the ``(seq, hash)`` the first
+    entry follows: the genesis, or the last entry a recorded purge removed.
     """
-    seq, head = 0, GENESIS
+    seq, head = start
     for event in events:
         reason = _check(event, seq + 1, head)
         if reason is not None:

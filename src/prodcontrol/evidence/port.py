@@ -8,6 +8,7 @@ lives in :mod:`prodcontrol.adapters.store`; nothing here imports SQLAlchemy.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -52,6 +53,17 @@ class RecordNotFound(UsageError, LookupError):
         super().__init__(
             f"no {kind} with id {record_id!r} in the evidence store; list them to find the right id"
         )
+
+
+@dataclass(frozen=True)
+class AttemptReport:
+    """One delivery attempt to record, with where it leaves the message (``record_attempts``)."""
+
+    notification_id: str
+    attempt: DeliveryAttemptIn
+    status: NotificationStatus
+    next_attempt_at: datetime | None = None
+    provider_ref: dict[str, Any] | None = None
 
 
 @runtime_checkable
@@ -185,6 +197,10 @@ class EvidenceStore(Protocol):
 
     def list_escalations(self, status: EscalationStatus | None = None) -> list[Escalation]: ...
 
+    def escalations_for_findings(self, finding_ids: Sequence[str]) -> list[Escalation]:
+        """The escalations of these findings (any status), oldest first."""
+        ...
+
     # ------------------------------------------------------------------ outbox
 
     def enqueue(self, notifications: Sequence[NotificationIn]) -> list[Notification]:
@@ -206,11 +222,25 @@ class EvidenceStore(Protocol):
         provider_ref: dict[str, Any] | None = None,
     ) -> Notification: ...
 
+    def record_attempts(self, attempts: Sequence[AttemptReport]) -> list[Notification]:
+        """``record_attempt`` for each report, all in one transaction (one commit per batch).
+
+        Same rules per report as ``record_attempt``; each still gets its own chained events.
+        An unknown notification id rolls the whole batch back (RecordNotFound).
+        """
+        ...
+
     def list_notifications(
         self, status: NotificationStatus | None = None
     ) -> list[Notification]: ...
 
     def attempts_for(self, notification_id: str) -> list[DeliveryAttempt]: ...
+
+    def notifications_about(
+        self, *, finding_id: str | None = None, gate_id: str | None = None
+    ) -> list[Notification]:
+        """Messages linked to the finding or to the gate (either matches), oldest first."""
+        ...
 
     # ------------------------------------------------------------------ the event log
 

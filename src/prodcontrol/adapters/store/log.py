@@ -50,6 +50,7 @@ from prodcontrol.evidence.records import (
     Verdict,
     Waiver,
 )
+from prodcontrol.evidence.retention import PURGE_KIND, chain_start
 
 # subject_type in the log -> (table, record) of the rows it describes
 SUBJECTS: dict[str, tuple[type[Base], type[BaseModel]]] = {
@@ -111,7 +112,8 @@ class LogMixin(StoreBase):
         """
         with self._read(snapshot=True) as session:
             head = self._head(session)
-            chain = verify_chain(self._stream_events(session), expected_head=head)
+            start = self._chain_start(session)
+            chain = verify_chain(self._stream_events(session), expected_head=head, start=start)
             logged = latest_records(self._stream_events(session))
             rows = list(self._current_rows(session))
         problems = compare_records(logged, rows, SUBJECTS)
@@ -120,6 +122,22 @@ class LogMixin(StoreBase):
             chain=chain,
             rows_checked=len(rows),
             mismatches=problems[:MAX_PROBLEMS],
+        )
+
+    def chain_start(self) -> tuple[int, str]:
+        """The ``(seq, hash)`` the oldest remaining entry follows (genesis, or a recorded purge)."""
+        with self._read() as session:
+            return self._chain_start(session)
+
+    @staticmethod
+    def _chain_start(session: Session) -> tuple[int, str]:
+        first = session.scalars(select(EventRow).order_by(EventRow.seq).limit(1)).first()
+        purges = session.scalars(
+            select(EventRow).where(EventRow.kind == PURGE_KIND).order_by(EventRow.seq.desc())
+        )
+        return chain_start(
+            event_from_row(first) if first is not None else None,
+            (event_from_row(row) for row in purges),
         )
 
     @staticmethod

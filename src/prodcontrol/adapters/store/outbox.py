@@ -19,6 +19,7 @@ from prodcontrol.adapters.store.tables import DeliveryAttemptRow, EscalationRow,
 from prodcontrol.adapters.store.transaction import WriteTx, to_record
 from prodcontrol.clock import ensure_utc
 from prodcontrol.errors import StoreConflict, UsageError
+from prodcontrol.evidence.port import AttemptReport, RecordNotFound
 from prodcontrol.evidence.records import (
     DeliveryAttempt,
     DeliveryAttemptIn,
@@ -86,6 +87,30 @@ def _finding_for(message: NotificationIn, findings: Mapping[str, str] | None) ->
             "a finding only inside finish_run, elsewhere pass finding_id"
         )
     return findings[message.control_id]
+
+
+def _apply_attempt(tx: WriteTx, row: NotificationRow, report: AttemptReport) -> Notification:
+    """Log one attempt on ``row`` and move the message on (see ``record_attempt``)."""
+    attempt = report.attempt
+    record = DeliveryAttempt(
+        **attempt.model_dump(exclude={"attempted_at"}),
+        id=new_id(),
+        notification_id=row.id,
+        attempted_at=attempt.attempted_at or tx.now,
+    )
+    model = model_in(row.payload)
+    tx.insert(DeliveryAttemptRow, record, "delivery_attempt", "recorded", model)
+    row.attempts += 1
+    row.claimed_until = None
+    if row.status not in FINAL:
+        row.status, row.last_error = report.status, attempt.error
+        row.sent_at = tx.now if report.status == "sent" else row.sent_at
+        row.next_attempt_at = ensure_utc(report.next_attempt_at or row.next_attempt_at)
+        row.provider_ref = dict(report.provider_ref or row.provider_ref)
+    tx.session.flush()
+    updated = to_record(row, Notification)
+    tx.log_record(updated, "notification", row.status, model)
+    return updated
 
 
 class OutboxMixin(StoreBase):
@@ -174,6 +199,18 @@ class OutboxMixin(StoreBase):
             stmt = stmt.where(EscalationRow.status == status)
         return self._records(stmt, Escalation)
 
+    def escalations_for_findings(self, finding_ids: Sequence[str]) -> list[Escalation]:
+        ids = list(dict.fromkeys(finding_ids))
+        found: list[Escalation] = []
+        for start in range(0, len(ids), 500):  # keep each IN list well under driver limits
+            stmt = (
+                select(EscalationRow)
+                .where(EscalationRow.finding_id.in_(ids[start : start + 500]))
+                .order_by(EscalationRow.started_at, EscalationRow.id)
+            )
+            found.extend(self._records(stmt, Escalation))
+        return sorted(found, key=lambda e: (e.started_at, e.id))
+
     # ------------------------------------------------------------------ outbox
 
     def enqueue(self, notifications: Sequence[NotificationIn]) -> list[Notification]:
@@ -199,8 +236,13 @@ class OutboxMixin(StoreBase):
             )
             .order_by(NotificationRow.next_attempt_at, NotificationRow.created_at)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
+        # a sender polls often: look first without the write lock, which every writer (and
+        # the chain head) queues for, so an idle poll never holds up a writer
+        with self._read() as session:
+            if limit < 1 or session.scalar(due.with_only_columns(NotificationRow.id)) is None:
+                return []
+        due = due.with_for_update(skip_locked=True)
         with self._write() as tx:
             claimed = []
             for row in tx.session.scalars(due).all():
@@ -224,32 +266,54 @@ class OutboxMixin(StoreBase):
         A message already ``sent`` or ``dead`` keeps that status (a late report from a sender
         whose lease ran out cannot resurrect it), but the attempt is still recorded.
         """
+        report = AttemptReport(notification_id, attempt, status, next_attempt_at, provider_ref)
+        [updated] = self.record_attempts([report])
+        return updated
+
+    def record_attempts(self, attempts: Sequence[AttemptReport]) -> list[Notification]:
+        """``record_attempt`` for a whole batch in one transaction: one lock and one commit.
+
+        Every attempt still gets its own chained events (the attempt, then the message's new
+        state), in the order given. An unknown id rolls the whole batch back.
+        """
+        if not attempts:
+            return []
+        ids = list(dict.fromkeys(report.notification_id for report in attempts))
         with self._write() as tx:
-            row = self._get(tx.session, NotificationRow, "notification", notification_id)
-            record = DeliveryAttempt(
-                **attempt.model_dump(exclude={"attempted_at"}),
-                id=new_id(),
-                notification_id=notification_id,
-                attempted_at=attempt.attempted_at or tx.now,
-            )
-            model = model_in(row.payload)
-            tx.insert(DeliveryAttemptRow, record, "delivery_attempt", "recorded", model)
-            row.attempts += 1
-            row.claimed_until = None
-            if row.status not in FINAL:
-                row.status, row.last_error = status, attempt.error
-                row.sent_at = tx.now if status == "sent" else row.sent_at
-                row.next_attempt_at = ensure_utc(next_attempt_at or row.next_attempt_at)
-                row.provider_ref = dict(provider_ref or row.provider_ref)
-            tx.session.flush()
-            updated = to_record(row, Notification)
-            tx.log_record(updated, "notification", row.status, model)
-            return updated
+            rows: dict[str, NotificationRow] = {}
+            for start in range(0, len(ids), 500):  # keep each IN list well under driver limits
+                stmt = (
+                    select(NotificationRow)
+                    .where(NotificationRow.id.in_(ids[start : start + 500]))
+                    .execution_options(populate_existing=True)
+                )
+                rows.update((row.id, row) for row in tx.session.scalars(stmt))
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                raise RecordNotFound("notification", missing[0])
+            return [_apply_attempt(tx, rows[r.notification_id], r) for r in attempts]
 
     def list_notifications(self, status: NotificationStatus | None = None) -> list[Notification]:
         stmt = select(NotificationRow).order_by(NotificationRow.created_at, NotificationRow.id)
         if status is not None:
             stmt = stmt.where(NotificationRow.status == status)
+        return self._records(stmt, Notification)
+
+    def notifications_about(
+        self, *, finding_id: str | None = None, gate_id: str | None = None
+    ) -> list[Notification]:
+        links = []
+        if finding_id is not None:
+            links.append(NotificationRow.finding_id == finding_id)
+        if gate_id is not None:
+            links.append(NotificationRow.gate_id == gate_id)
+        if not links:
+            return []
+        stmt = (
+            select(NotificationRow)
+            .where(or_(*links))
+            .order_by(NotificationRow.created_at, NotificationRow.id)
+        )
         return self._records(stmt, Notification)
 
     def attempts_for(self, notification_id: str) -> list[DeliveryAttempt]:

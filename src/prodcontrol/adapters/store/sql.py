@@ -20,10 +20,11 @@ from prodcontrol.adapters.store.engine import redact
 from prodcontrol.adapters.store.gates import GatesMixin
 from prodcontrol.adapters.store.log import LogMixin
 from prodcontrol.adapters.store.outbox import OutboxMixin
+from prodcontrol.adapters.store.purge import PurgeMixin
 from prodcontrol.adapters.store.runs import RunsMixin
 
 
-class SqlEvidenceStore(RunsMixin, GatesMixin, OutboxMixin, LogMixin):
+class SqlEvidenceStore(RunsMixin, GatesMixin, OutboxMixin, LogMixin, PurgeMixin):
     """Evidence in a SQL database: one transaction per call, every row chained in the log."""
 
     def __repr__(self) -> str:

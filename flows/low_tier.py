@@ -1,0 +1,9 @@
+"""Deployable entry point: the low-tier control sweep (schedule and timezone from tiers.yaml).
+
+``prodcontrol deploy`` and ``prefect.yaml`` point here; run it once with
+``prodcontrol sweep --tier low``.
+"""
+
+from prodcontrol.orchestration.flows import sweep_flow
+
+low_tier_controls = sweep_flow.with_options(flow_run_name="low tier sweep")

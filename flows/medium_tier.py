@@ -1,0 +1,9 @@
+"""Deployable entry point: the medium-tier control sweep (schedule and timezone from tiers.yaml).
+
+``prodcontrol deploy`` and ``prefect.yaml`` point here; run it once with
+``prodcontrol sweep --tier medium``.
+"""
+
+from prodcontrol.orchestration.flows import sweep_flow
+
+medium_tier_controls = sweep_flow.with_options(flow_run_name="medium tier sweep")

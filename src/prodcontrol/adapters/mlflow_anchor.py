@@ -1,0 +1,115 @@
+"""Anchors in MLflow: each daily chain head becomes a run, tagged with the entry and its hash.
+
+The MLflow tracking server is run by other people than the evidence database, usually with its
+own access control, so a database rewritten after the fact disagrees with the runs here. Runs
+are never updated: a second anchor on the same day is a second run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from prodcontrol.adapters.mlflow import artifact_location
+from prodcontrol.errors import UnreachableError
+from prodcontrol.evidence.anchor import Anchor, FileAnchors
+from prodcontrol.ports import AnchorSink
+from prodcontrol.settings import Settings
+
+EXPERIMENT = "prodcontrol-evidence-anchors"
+TAG = "prodcontrol.anchor."
+PAGE = 1000
+
+
+class MlflowAnchors:
+    """An :class:`AnchorSink` over an MLflow tracking server (or any MLflow tracking URI)."""
+
+    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT) -> None:
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self._client: Any = None
+
+    @property
+    def name(self) -> str:
+        return f"mlflow {self.tracking_uri} experiment {self.experiment}"
+
+    def _mlflow(self) -> Any:
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def _experiment_id(self, create: bool) -> str | None:
+        client = self._mlflow()
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return str(found.experiment_id)
+        if not create:
+            return None
+        where = artifact_location(self.tracking_uri, self.experiment)
+        return str(client.create_experiment(self.experiment, artifact_location=where))
+
+    def write_anchor(self, anchor: Anchor) -> None:
+        try:
+            experiment_id = self._experiment_id(create=True)
+            client = self._mlflow()
+            run = client.create_run(
+                experiment_id,
+                run_name=f"anchor-{anchor.day}-{anchor.seq}",
+                tags={
+                    TAG + "day": anchor.day.isoformat(),
+                    TAG + "seq": str(anchor.seq),
+                    TAG + "hash": anchor.hash,
+                    TAG + "written_at": anchor.written_at.isoformat(),
+                },
+            )
+            client.set_terminated(run.info.run_id)
+        except Exception as exc:
+            raise self._unreachable(exc) from exc
+
+    def read_anchors(self) -> list[Anchor]:
+        try:
+            experiment_id = self._experiment_id(create=False)
+            if experiment_id is None:
+                return []
+            client, anchors, token = self._mlflow(), [], None
+            while True:
+                page = client.search_runs([experiment_id], max_results=PAGE, page_token=token)
+                anchors += [self._anchor(run.data.tags) for run in page]
+                token = page.token
+                if not token:
+                    return anchors
+        except Exception as exc:
+            raise self._unreachable(exc) from exc
+
+    def _anchor(self, tags: dict[str, str]) -> Anchor:
+        written = tags.get(TAG + "written_at")
+        return Anchor(
+            day=date.fromisoformat(tags[TAG + "day"]),
+            seq=int(tags[TAG + "seq"]),
+            hash=tags[TAG + "hash"],
+            written_at=datetime.fromisoformat(written) if written else datetime.now(UTC),
+            where=self.name,
+        )
+
+    def _unreachable(self, exc: Exception) -> UnreachableError:
+        return UnreachableError(
+            "MLflow",
+            self.tracking_uri,
+            f"{type(exc).__name__}: {exc}",
+            "check PRODCONTROL_MLFLOW_TRACKING_URI and that the tracking server is up",
+        )
+
+
+def anchor_sinks(settings: Settings) -> list[AnchorSink]:
+    """The file anchor under the state dir, plus MLflow when a tracking URI is configured."""
+    sinks: list[AnchorSink] = [FileAnchors(anchor_file(settings))]
+    if settings.mlflow_tracking_uri:
+        sinks.append(MlflowAnchors(settings.mlflow_tracking_uri))
+    return sinks
+
+
+def anchor_file(settings: Settings) -> Path:
+    return settings.state_path / "anchors.jsonl"

@@ -1,0 +1,106 @@
+"""``prodcontrol check MODEL``: run the model's tier controls once, without a scheduler."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+from prodcontrol.catalog.types import CONTROLLED_STAGES
+from prodcontrol.checks import CheckResult, run_checks
+from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.output import console, emit, err_console
+from prodcontrol.errors import UsageError
+
+COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "bold red"}
+
+
+def check(
+    model: Annotated[str, typer.Argument(help="Registered-model name from models.yaml.")],
+    catalog: CatalogOpt = None,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run MODEL's tier controls once and record them as evidence.
+
+    Exit codes: 0 all pass or warn, 1 a control failed or could not run (or a finding blocks),
+    2 usage or configuration error, 3 MLflow or a data source was unreachable.
+    """
+    rt = runtime(catalog, inventory)
+    entry = rt.config.model(model)
+    if entry.stage not in CONTROLLED_STAGES:
+        raise UsageError(
+            f"model '{model}' is in stage {entry.stage}; production controls run on "
+            f"{' and '.join(sorted(CONTROLLED_STAGES))} models only"
+        )
+    steps = len(rt.config.controls_for(entry)) + 2
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"checking {model}", total=steps)
+
+        def step(message: str) -> None:
+            bar.update(task, advance=1, description=message)
+
+        result = run_checks(rt, model, trigger="cli", progress=step)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        show(result)
+    raise typer.Exit(result.exit_code)
+
+
+def show(result: CheckResult) -> None:
+    rows = [
+        {
+            "control": v.control,
+            "verdict": f"[{COLOURS[v.verdict]}]{v.verdict}[/]",
+            "value": "-" if v.value is None else f"{v.value:.4g}",
+            "threshold": v.threshold,
+            "artifact": _short(v.artifact),
+            "reason": v.reason,
+        }
+        for v in result.verdicts
+    ]
+    emit(
+        rows,
+        as_json=False,
+        title=f"{result.model} version {result.version} ({result.tier} tier)",
+        columns=["control", "verdict", "value", "threshold", "artifact", "reason"],
+    )
+    blocking = [f.control for f in result.findings if f.blocking]
+    console.print(
+        f"run {result.run_id}: [{COLOURS[result.verdict]}]{result.verdict}[/], "
+        f"{len(result.findings)} finding(s)"
+        + (f", blocking: {', '.join(blocking)}" if blocking else "")
+        + f"; exit {result.exit_code}",
+        highlight=False,
+    )
+    if result.mlflow_run_id:
+        console.print(f"written back to MLflow run {result.mlflow_run_id}", highlight=False)
+    if result.writeback_error:
+        err_console.print(
+            f"[yellow]MLflow write-back failed (recorded as an event):[/] {result.writeback_error}",
+            highlight=False,
+        )
+
+
+def _short(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return relative if not relative.startswith("../..") else path
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)

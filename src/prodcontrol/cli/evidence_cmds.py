@@ -1,0 +1,246 @@
+"""``evidence verify | export | frameworks | anchor | purge``: evidence for risk and audit teams."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.output import console, emit, emit_object, err_console
+from prodcontrol.errors import EXIT_CONTROLS_FAILED, UsageError
+
+evidence_app = typer.Typer(help="Tamper-evident evidence: verify, export, map, purge.")
+
+FromOpt = Annotated[
+    str | None, typer.Option("--from", help="First day (YYYY-MM-DD, UTC), inclusive.")
+]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD, UTC), inclusive.")]
+
+
+def parse_day(value: str, option: str) -> datetime:
+    """``YYYY-MM-DD`` (or a full ISO timestamp) as an aware UTC datetime."""
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def period(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--from``/``--to`` as ``[start, end)``; ``--to`` names the last day included."""
+    start = parse_day(since, "--from") if since else None
+    end = parse_day(until, "--to") if until else None
+    if end is not None and until is not None and len(until) == 10:
+        end += timedelta(days=1)
+    if start and end and end <= start:
+        raise UsageError(f"--to {until} is before --from {since}; swap them")
+    return start, end
+
+
+@evidence_app.command("verify")
+def verify(
+    pack: Annotated[
+        Path | None, typer.Argument(help="An exported pack to check offline (no database).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute the chain, every artifact's SHA-256 and the anchors; exit 1 if anything broke."""
+    if pack is not None:
+        _verify_pack(pack, as_json)
+        return
+    from prodcontrol.adapters.mlflow_anchor import anchor_sinks
+    from prodcontrol.evidence.integrity import verify_evidence
+
+    rt = runtime()
+    report = verify_evidence(rt.store, anchor_sinks(rt.settings))
+    summary = {
+        "intact": report.ok,
+        "entries": report.chain.count,
+        "head": f"#{report.chain.head_seq} {report.chain.head_hash}",
+        "rows_checked": report.rows_checked,
+        "artifacts_checked": report.artifacts_checked,
+        "anchors_checked": report.anchors_checked,
+        "first_broken": report.first_broken,
+    }
+    _finish(summary | {"problems": report.problems}, report.ok, as_json, "Evidence store")
+
+
+def _verify_pack(pack: Path, as_json: bool) -> None:
+    from prodcontrol.evidence.pack import verify_pack
+
+    if not pack.is_file():
+        raise UsageError(f"{pack}: no such file; pass the path of an exported pack")
+    report = verify_pack(pack.read_bytes())
+    head = report.chain_head
+    summary = {
+        "pack": str(pack),
+        "intact": report.ok,
+        "files_checked": report.files_checked,
+        "entries_checked": report.entries_checked,
+        "artifacts_checked": report.artifacts_checked,
+        "head": f"#{head.seq} {head.hash}" if head else None,
+        "anchors": [f"{a.day} #{a.seq} {a.hash[:16]} ({a.where})" for a in report.anchors[-3:]],
+        "first_broken": report.first_broken,
+    }
+    _finish(summary | {"problems": report.problems}, report.ok, as_json, "Evidence pack")
+
+
+def _finish(summary: dict[str, object], ok: bool, as_json: bool, what: str) -> None:
+    problems = summary.pop("problems")
+    if as_json:
+        emit_object(summary | {"problems": problems}, as_json=True)
+    else:
+        emit_object(summary, as_json=False, title=f"{what}: {'intact' if ok else 'BROKEN'}")
+        for problem in problems if isinstance(problems, list) else []:
+            err_console.print(f"[red]broken:[/red] {problem}", highlight=False)
+    if not ok:
+        raise typer.Exit(EXIT_CONTROLS_FAILED)
+
+
+@evidence_app.command("export")
+def export(  # noqa: PLR0917 - Typer maps each option to one parameter
+    out: Annotated[Path, typer.Option("--out", help="The zip file to write.")],
+    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
+    since: FromOpt = None,
+    until: ToOpt = None,
+    framework: Annotated[
+        list[str] | None,
+        typer.Option("--framework", help="eu-ai-act, nist-ai-rmf, iso-42001 or sr-26-2; repeat."),
+    ] = None,
+    catalog: CatalogOpt = None,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a self-contained evidence pack a reviewer can read and verify offline."""
+    from prodcontrol.adapters.mlflow_anchor import anchor_sinks
+    from prodcontrol.evidence.frameworks import check_framework
+    from prodcontrol.evidence.pack import Scope, collect, write_pack
+    from prodcontrol.web.render import render_pack_index
+
+    rt = runtime(catalog, inventory)
+    if model is not None:
+        rt.config.model(model)
+    for fw in framework or []:
+        check_framework(rt.config.catalog, fw)
+    start, end = period(since, until)
+    scope = Scope(model=model, since=start, until=end, frameworks=framework or [])
+    anchors = [a for sink in anchor_sinks(rt.settings) for a in sink.read_anchors()]
+    with console.status("collecting evidence"):
+        contents = collect(rt.store, rt.config, scope, rt.clock.now(), anchors)
+        manifest = write_pack(contents, out, render_pack_index)
+    emit_object(
+        {
+            "pack": str(out),
+            "runs": len(contents.runs),
+            "findings": len(contents.findings),
+            "entries": len(contents.events),
+            "files": len(manifest.files),
+            "head": f"#{manifest.chain_head.seq} {manifest.chain_head.hash}",
+            "missing_artifacts": manifest.missing_artifacts,
+        },
+        as_json=as_json,
+        title="Evidence pack written",
+    )
+
+
+@evidence_app.command("frameworks")
+def frameworks(  # noqa: PLR0917 - Typer maps each option to one parameter
+    framework: Annotated[str, typer.Option("--framework", help="Framework id from the catalog.")],
+    model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
+    since: FromOpt = None,
+    until: ToOpt = None,
+    catalog: CatalogOpt = None,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Clause -> controls -> runs in the period -> outcome; clauses with no evidence are gaps."""
+    from prodcontrol.evidence.frameworks import framework_view
+
+    rt = runtime(catalog, inventory)
+    start, end = period(since, until)
+    runs = rt.store.list_runs(model=model, since=start, until=end)
+    rows = framework_view(
+        rt.config.catalog, framework, [(r, rt.store.verdicts_for(r.id)) for r in runs]
+    )
+    data = [r.model_dump() for r in rows]
+    if not as_json:
+        for row in data:
+            row["outcome"] = "GAP" if row["gap"] else row["outcome"]
+    emit(
+        data,
+        as_json=as_json,
+        title=f"{framework}: {sum(r.gap for r in rows)} gap(s) in {len(rows)} clauses",
+        columns=["clause", "title", "controls", "runs", "verdicts", "outcome"],
+    )
+
+
+@evidence_app.command("anchor")
+def anchor(as_json: JsonOpt = False) -> None:
+    """Copy today's chain head to the anchors outside the database (schedule it daily)."""
+    from prodcontrol.adapters.mlflow_anchor import anchor_sinks
+    from prodcontrol.evidence.anchor import write_anchors
+
+    rt = runtime()
+    sinks = anchor_sinks(rt.settings)
+    written = write_anchors(rt.store, sinks, rt.clock.now())
+    emit_object(
+        {
+            "day": written.day,
+            "entry": written.seq,
+            "hash": written.hash,
+            "written_to": [s.name for s in sinks],
+        },
+        as_json=as_json,
+        title="Chain head anchored",
+    )
+
+
+@evidence_app.command("purge")
+def purge(
+    before: Annotated[str, typer.Option("--before", help="Delete evidence before this day.")],
+    by: Annotated[str, typer.Option("--by", help="Who purges (recorded).")] = "cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Delete evidence older than a day; refused inside the retention period; the purge is
+    itself recorded in the chain."""
+    rt = runtime()
+    store = rt.store
+    if not hasattr(store, "purge"):
+        raise UsageError(f"{type(store).__name__} cannot purge evidence")
+    report = store.purge(
+        parse_day(before, "--before"), retention_days=rt.settings.retention_days, by=by
+    )
+    removed = _remove_files(report.artifact_paths, rt.settings.artifact_dir)
+    emit_object(
+        {
+            "before": report.before,
+            "entries_deleted": report.events_deleted,
+            "rows_deleted": report.deleted,
+            "rows_retained": report.retained,
+            "artifact_files_deleted": removed,
+            "recorded_as_entry": report.event_seq,
+        },
+        as_json=as_json,
+        title="Nothing to purge" if report.nothing else "Evidence purged",
+    )
+
+
+def _remove_files(paths: list[str], artifact_dir: Path) -> int:
+    """Delete purged artifact files that live under the state dir's artifacts (only those)."""
+    removed = 0
+    root = artifact_dir.resolve()
+    for name in paths:
+        path = Path(name).resolve()
+        if path.is_file() and path.is_relative_to(root):
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(evidence_app, name="evidence")

@@ -1,0 +1,310 @@
+"""The one way a gate gets decided, whichever channel the person used (CLI, Slack, web, Airflow).
+
+The rules live in the pure core (:mod:`prodcontrol.engine.gates`): decision rights by role per
+tier, two distinct people for ``two_person``, separation of duties, no decision on a closed or
+timed-out gate. This module reads the gate and the people, applies the rules, writes the
+decision with compare-and-set on the gate's version (one retry on a concurrent change), records
+every refusal as evidence, and, when the gate closes, applies its outcome in the registry
+(:mod:`prodcontrol.actions`) and tells the listeners (the orchestration layer resumes the
+waiting flow run from one).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from prodcontrol import actions
+from prodcontrol import finding_groups as groups
+from prodcontrol.catalog.schema import TierPolicy
+from prodcontrol.engine import gates as rules
+from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError
+from prodcontrol.evidence.records import (
+    Channel,
+    DecisionIn,
+    DecisionValue,
+    Finding,
+    Gate,
+    NotificationIn,
+)
+from prodcontrol.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+GateListener = Callable[[Runtime, Gate], None]
+_listeners: list[GateListener] = []
+
+
+def add_gate_listener(listener: GateListener) -> None:
+    """Call ``listener(rt, gate)`` after every decision that changed a gate and every expiry.
+
+    The orchestration layer registers one that resumes the flow run waiting on the gate
+    (``gate.flow_run_id``). A listener that raises is logged and never undoes the decision.
+    """
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def remove_gate_listener(listener: GateListener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def _tell_listeners(rt: Runtime, gate: Gate) -> None:
+    for listener in list(_listeners):
+        try:
+            listener(rt, gate)
+        except Exception:
+            log.exception("gate listener %r failed for gate %s", listener, gate.id)
+
+
+# --------------------------------------------------------------------------- deciding
+
+
+def who_could_decide(rt: Runtime, gate: Gate, decision: DecisionValue = "approve") -> list[str]:
+    """The people who may still take ``decision`` on the gate."""
+    entry = rt.config.model(gate.model)
+    return rules.could_decide(
+        gate,
+        decision,
+        rt.config.holders_of(entry, gate.right),  # type: ignore[arg-type]
+        rt.store.decisions_for(gate.id),
+        rt.config.tier(entry).gate.separation_of_duties,
+    )
+
+
+def decide(
+    rt: Runtime,
+    gate_id: str,
+    *,
+    person: str,
+    decision: DecisionValue,
+    channel: Channel,
+    reason: str = "",
+) -> Gate:
+    """Record ``person``'s decision on the gate; apply the outcome when the gate closes.
+
+    Raises DecisionRefused (recorded as a ``decision_refused`` event) when the rules refuse,
+    StoreConflict when the gate kept changing under two attempts.
+    """
+    for attempt in range(2):
+        gate = rt.store.get_gate(gate_id)
+        entry = rt.config.model(gate.model)
+        prior = rt.store.decisions_for(gate_id)
+        verdict = rules.evaluate_decision(
+            gate,
+            person=person,
+            decision=decision,
+            holders=rt.config.holders_of(entry, gate.right),  # type: ignore[arg-type]
+            prior=prior,
+            separation_of_duties=rt.config.tier(entry).gate.separation_of_duties,
+            now=rt.clock.now(),
+            known_person=person in rt.config.inventory.people,
+        )
+        if isinstance(verdict, rules.Refusal):
+            _record_refusal(
+                rt,
+                gate,
+                person=person,
+                decision=decision,
+                channel=channel,
+                reason=reason,
+                refusal=verdict,
+            )
+            if verdict.code == "timed_out":
+                _expire(rt, gate)
+            raise DecisionRefused(verdict.message)
+        record = DecisionIn(person=person, decision=decision, channel=channel, reason=reason)
+        try:
+            updated = rt.store.record_decision(gate_id, record, gate.version, verdict.new_status)
+        except StoreConflict:
+            if attempt:
+                raise
+            continue
+        except DecisionRefused as exc:
+            refusal = rules.Refusal(code="closed", message=str(exc), could_decide=[])
+            _record_refusal(
+                rt,
+                gate,
+                person=person,
+                decision=decision,
+                channel=channel,
+                reason=reason,
+                refusal=refusal,
+            )
+            raise
+        _changed(rt, updated)
+        return updated
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _record_refusal(
+    rt: Runtime,
+    gate: Gate,
+    *,
+    person: str,
+    decision: DecisionValue,
+    channel: Channel,
+    reason: str,
+    refusal: rules.Refusal,
+) -> None:
+    rt.store.record_event(
+        "decision_refused",
+        "gate",
+        gate.id,
+        gate.model,
+        {
+            "person": person,
+            "decision": decision,
+            "channel": channel,
+            "reason": reason,
+            "refused": refusal.code,
+            "why": refusal.message,
+            "could_decide": refusal.could_decide,
+            "gate_version": gate.version,
+            "gate_status": gate.status,
+        },
+    )
+
+
+def _changed(rt: Runtime, gate: Gate) -> None:
+    """After a write: a closed gate applies its outcome; the listeners hear of every change.
+
+    The escalation module's listener stops the gate's escalations and updates the Slack
+    messages about it; importing it installs that listener in this process.
+    """
+    from prodcontrol import escalation  # noqa: F401 - installs its gate listener
+
+    try:
+        if gate.status != "pending":
+            _settle_covered(rt, gate)
+            actions.apply_gate_outcome(rt, gate)
+    finally:
+        _tell_listeners(rt, gate)
+
+
+def _settle_covered(rt: Runtime, gate: Gate) -> None:
+    """An accepting outcome closes every open finding the gate covers, not only its worst one.
+
+    The gate's own ``finding_id`` is closed by :func:`prodcontrol.actions.accept` with the one
+    registry action; a reject or timeout action (rollback, suspend) leaves the findings open, as
+    for a single finding. Waived findings stay waived (their waiver's end re-opens them).
+    """
+    if gate.kind != "finding" or rules.outcome_action(gate) != "accept":
+        return
+    how = "approved" if gate.status == "approved" else "accepted on timeout"
+    for finding in covered_findings(rt, gate):
+        if finding.id != gate.finding_id and finding.status == "open":
+            rt.store.set_finding_status(finding.id, "closed", f"{how} at gate {gate.id}")
+
+
+# --------------------------------------------------------------------------- timeouts
+
+
+def _expire(rt: Runtime, gate: Gate) -> Gate | None:
+    """Expire one gate and apply its timeout action; ``None`` if someone closed it first."""
+    try:
+        closed = rt.store.expire_gate(gate.id, gate.version)
+    except (StoreConflict, DecisionRefused):
+        return None
+    _changed(rt, closed)
+    return closed
+
+
+def expire_due_gates(rt: Runtime) -> list[Gate]:
+    """Expire every pending gate past its ``due_at`` and apply each tier's timeout action.
+
+    Waived findings whose waivers ended open again here too (time ran out for both).
+
+    An unreachable registry leaves that gate's action recorded as ``failed`` (``reconcile``
+    retries it) and does not stop the other gates.
+    """
+    from prodcontrol import waivers
+
+    now = rt.clock.now()
+    waivers.reopen_expired(rt)
+    expired = []
+    for due in rules.expiries(rt.store.list_gates(status="pending"), now):
+        gate = rt.store.get_gate(due.gate_id)
+        try:
+            closed = _expire(rt, gate)
+        except UnreachableError as exc:
+            log.warning("gate %s expired but its %s action failed: %s", gate.id, due.action, exc)
+            closed = rt.store.get_gate(gate.id)
+        if closed is not None:
+            expired.append(closed)
+    return expired
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def open_finding_gate(
+    rt: Runtime,
+    finding: Finding,
+    tier: TierPolicy | str,
+    flow_run_id: str | None = None,
+    *,
+    requested_by: str | None = None,
+    notifications: Sequence[NotificationIn] = (),
+    findings: Sequence[Finding] | None = None,
+) -> Gate:
+    """The one gate for a finding's control run under the tier's policy; adopted if it exists.
+
+    One run, one gate: the gate covers every gating finding of the run (``findings``; by default
+    the run's open blocking findings, ``finding`` included). Its ``finding_id`` is the worst of
+    them and ``context["findings"]`` / ``context["controls"]`` list them all, worst first.
+
+    Idempotent: a gate that already covers the finding is returned, pending or closed (a re-run
+    after a crash waits on the same gate; a decision is not asked for twice), and so is a gate of
+    the same model version that was still pending when the finding opened (a later run adopts
+    it, see :mod:`prodcontrol.finding_groups`).
+
+    Under separation of duties (the tier's ``gate.separation_of_duties``) and without an
+    explicit ``requested_by``, the requester is the model's ``model_behaviour`` owner: the
+    person who answers for the model proposes keeping it in service despite the finding, and so
+    may not be one of the approvers (independent review, as in SR 11-7's effective challenge).
+    """
+    gates = rt.store.list_gates(model=finding.model)
+    if findings is None:
+        findings = [
+            f
+            for f in rt.store.list_findings(model=finding.model)
+            if f.run_id == finding.run_id and f.blocking and f.status == "open"
+        ]
+    group = groups.worst_first({f.id: f for f in [finding, *findings]}.values())
+    mapping = groups.gates_by_finding(gates, group)
+    existing = [mapping[f.id] for f in group if f.id in mapping]
+    if existing:
+        pending = [g for g in existing if g.status == "pending"]
+        return (pending or existing)[0]
+    policy = rt.config.catalog.tiers[tier] if isinstance(tier, str) else tier
+    if requested_by is None and policy.gate.separation_of_duties:
+        requested_by = rt.config.model(finding.model).owners.model_behaviour
+    lead = group[0]
+    spec = rules.finding_gate(
+        policy,
+        model=lead.model,
+        model_version=lead.model_version,
+        finding_id=lead.id,
+        now=rt.clock.now(),
+        requested_by=requested_by,
+        flow_run_id=flow_run_id,
+        context={
+            "control_id": lead.control_id,
+            "verdict": lead.verdict,
+            "severity": lead.severity,
+            "run_id": lead.run_id,
+            "findings": [f.id for f in group],
+            "controls": [f.control_id for f in group],
+        },
+    )
+    return rt.store.open_gate(spec, notifications)
+
+
+def covered_findings(rt: Runtime, gate: Gate) -> list[Finding]:
+    """Every finding the gate decides on, worst first (see :mod:`prodcontrol.finding_groups`)."""
+    if gate.kind != "finding":
+        return []
+    findings = rt.store.list_findings(model=gate.model)
+    return groups.covered(gate, findings, rt.store.list_gates(model=gate.model))

@@ -1,0 +1,1 @@
+"""The web side: Slack interactivity endpoint and the evidence browser (FastAPI)."""

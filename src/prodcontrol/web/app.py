@@ -1,0 +1,46 @@
+"""The web application: the evidence browser, the Slack endpoint, and a health check.
+
+Usage::
+
+    from prodcontrol.web.app import create_app
+    app = create_app()          # settings from prodcontrol.toml / PRODCONTROL_* variables
+    # uvicorn.run(app, host="127.0.0.1", port=8000)  -- or `prodcontrol serve`
+
+Every route but ``/healthz`` (and ``/slack/``, which checks Slack's own signature) needs a
+person through the trusted proxy header or the static token: see :mod:`prodcontrol.web.auth`.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from prodcontrol import __version__
+from prodcontrol.runtime import Runtime
+from prodcontrol.settings import load_settings
+from prodcontrol.web import auth, evidence, slack
+from prodcontrol.web import review as review_page
+
+
+def create_app(rt: Runtime | None = None) -> FastAPI:
+    """A FastAPI app over ``rt`` (default: a Runtime from the settings)."""
+    runtime = rt or Runtime(load_settings())
+    app = FastAPI(
+        title="prodcontrol",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.runtime = runtime
+    app.state.csrf = auth.Csrf()
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app.middleware("http")(auth.middleware(runtime.settings, lambda: runtime.config))
+    app.include_router(slack.router)
+    app.include_router(evidence.router)
+    app.include_router(review_page.router)
+    return app
