@@ -69,6 +69,7 @@ CONTROLS = [
 LEASE_SECONDS = 3.0
 POLL_SECONDS = 0.02
 WORKERS = 16
+BATCH = 100
 
 
 # --------------------------------------------------------------------------- the world
@@ -92,7 +93,12 @@ def write_inventory(directory: Path, models: int) -> None:
             f"  - name: model-{i:03d}\n    tier: medium\n    stage: production\n"
             "    data:\n      reference: {type: file, path: ref.csv}\n"
             "      current: {type: file, path: cur.csv}\n"
-            "    baseline: {metric: auc}\n    owners:\n"
+            "    baseline: {metric: auc}\n"
+            "    use_case:\n      purpose: Benchmark model.\n"
+            "      expected_value: {kpi: uplift, metric_key: uplift, target: 1, "
+            "review_date: 2027-01-31}\n"
+            "      data_used: [bench data]\n      tier_requested: medium\n"
+            "    owners:\n"
             + "".join(
                 f"      {role}: {owner}\n"
                 for role in (
@@ -138,6 +144,23 @@ def record_failures(rt: Runtime, model: str, controls: list[str]) -> tuple[str, 
     return run.id, breach
 
 
+def record_burst(rt: Runtime, findings: int, models: int, per_run: int = 1) -> dict[str, float]:
+    """``findings`` findings as failing runs of ``per_run`` controls each, round-robin over the
+    models, as fast as possible; {run id: breach time}.
+
+    The findings of one run share one chain and one message, so ``per_run=1`` gives one
+    message per finding (the most messages, the sender's worst case) and ``per_run=10`` one
+    message per model (1,000 findings across 100 models as one sweep would record them).
+    """
+    breach_by_run: dict[str, float] = {}
+    for n in range(findings // per_run):
+        first = (n // models) * per_run
+        controls = [CONTROLS[(first + k) % len(CONTROLS)] for k in range(per_run)]
+        run_id, breach = record_failures(rt, f"model-{n % models:03d}", controls)
+        breach_by_run[run_id] = breach
+    return breach_by_run
+
+
 # --------------------------------------------------------------------------- the sender process
 
 
@@ -151,26 +174,14 @@ def sender_main(url: str, inventory: Path, base_url: str, token: str) -> int:
         SystemClock(),
         max_attempts=50,
         lease_seconds=LEASE_SECONDS,
-        batch=64,
+        batch=BATCH,
         workers=WORKERS,
         backoff_base=0.2,
         backoff_max=2.0,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stats: dict[str, list[tuple[float, int]]] = {"claim": [], "record": [], "empty": []}
-    orig_claim, orig_rec = store.claim_due_notifications, store.record_attempts
-    def claim(*a: Any, **k: Any) -> Any:
-        t = time.perf_counter(); r = orig_claim(*a, **k)
-        stats["claim" if r else "empty"].append((time.perf_counter() - t, len(r))); return r
-    def rec(*a: Any, **k: Any) -> Any:
-        t = time.perf_counter(); r = orig_rec(*a, **k)
-        stats["record"].append((time.perf_counter() - t, len(r))); return r
-    store.claim_due_notifications = claim  # type: ignore[method-assign]
-    store.record_attempts = rec  # type: ignore[method-assign]
     sender.run(stop, poll_seconds=POLL_SECONDS)
-    summary = {k: {"n": len(v), "items": sum(x[1] for x in v), "secs": round(sum(x[0] for x in v), 2), "max": round(max((x[0] for x in v), default=0), 3)} for k, v in stats.items()}
-    Path("/tmp/sender_stats.json").write_text(json.dumps(summary))
     sender.close()
     return 0
 
@@ -262,16 +273,15 @@ def delivery_check(rt: Runtime, server: LocalSlackServer) -> dict[str, Any]:
 
 def scenario_faults(tmp: Path, findings: int, models: int, postgres: bool) -> dict[str, Any]:
     rt, url, state = fresh(tmp, "faults", models, postgres)
-    per_model = findings // models
     started = time.monotonic()
-    for i in range(models):
-        record_failures(rt, f"model-{i:03d}", CONTROLS[:per_model])
+    record_burst(rt, findings, models)
     enqueue_seconds = time.monotonic() - started
+    messages = len(rt.store.list_notifications())
     with LocalSlackServer() as server:
         server.set_fault_rates(0.10, 0.05, seed=11)
         began = time.monotonic()
         first = start_sender(url, state, server)
-        kill_at = int(findings * 0.4)
+        kill_at = int(messages * 0.4)
         wait_for(lambda: len(server.posts_by_key()) >= kill_at, timeout=600)
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -364,7 +374,8 @@ def scenario_latency(
             model = f"model-{n % models:03d}"
             run_id, breach = record_failures(rt, model, [CONTROLS[(n // models) % len(CONTROLS)]])
             breach_by_run[run_id] = breach
-        wait_for(lambda: len(server.posts_by_key()) >= findings, timeout=120)
+        messages = len(rt.store.list_notifications())
+        wait_for(lambda: len(server.posts_by_key()) >= messages, timeout=120)
         stop_sender(sender)
         result = delivery_check(rt, server)
         values = latencies(rt, server, breach_by_run)
@@ -377,19 +388,18 @@ def scenario_latency(
     }
 
 
-def scenario_burst(tmp: Path, findings: int, models: int, postgres: bool) -> dict[str, Any]:
-    rt, url, state = fresh(tmp, "burst", models, postgres)
-    breach_by_run: dict[str, float] = {}
-    per_model = findings // models
+def scenario_burst(
+    tmp: Path, findings: int, models: int, postgres: bool, per_run: int = 1
+) -> dict[str, Any]:
+    rt, url, state = fresh(tmp, f"burst{per_run}", models, postgres)
     with LocalSlackServer() as server:
         sender = start_sender(url, state, server)
         time.sleep(1.5)
         began = time.monotonic()
-        for i in range(models):
-            run_id, breach = record_failures(rt, f"model-{i:03d}", CONTROLS[:per_model])
-            breach_by_run[run_id] = breach
+        breach_by_run = record_burst(rt, findings, models, per_run)
         recorded = time.monotonic() - began
-        wait_for(lambda: len(server.posts_by_key()) >= findings, timeout=300)
+        messages = len(rt.store.list_notifications())
+        wait_for(lambda: len(server.posts_by_key()) >= messages, timeout=300)
         total = time.monotonic() - began
         stop_sender(sender)
         result = delivery_check(rt, server)
@@ -397,12 +407,37 @@ def scenario_burst(tmp: Path, findings: int, models: int, postgres: bool) -> dic
         split = latency_split(rt, server, breach_by_run)
     return {
         "findings": findings,
+        "findings_per_run": per_run,
         "record_seconds": round(recorded, 2),
         "total_seconds": round(total, 2),
-        "messages_per_s": round(findings / total, 1),
+        "messages_per_s": round(messages / total, 1),
         **result,
         "latency": percentiles(values),
         "split": split,
+    }
+
+
+def scenario_drain(tmp: Path, findings: int, models: int, postgres: bool) -> dict[str, Any]:
+    """No faults: one message per finding, all in the outbox before the sender starts; how fast
+    one sender process empties it (its throughput, free of the recording side's pace)."""
+    rt, url, state = fresh(tmp, "drain", models, postgres)
+    record_burst(rt, findings, models)
+    messages = len(rt.store.list_notifications())
+    with LocalSlackServer() as server:
+        began = time.monotonic()
+        sender = start_sender(url, state, server)
+        wait_for(lambda: len(server.posts_by_key()) >= messages, timeout=300, step=0.01)
+        first = min(server.accepted_at().values(), default=time.time())
+        last = max(server.accepted_at().values(), default=time.time())
+        total = time.monotonic() - began
+        stop_sender(sender)
+        result = delivery_check(rt, server)
+    return {
+        "findings": findings,
+        "seconds_incl_start": round(total, 2),
+        "first_to_last_accept_s": round(last - first, 2),
+        "messages_per_s": round(messages / max(last - first, 1e-9), 1),
+        **result,
     }
 
 
@@ -421,12 +456,13 @@ def machine() -> dict[str, Any]:
 
 def markdown(record: dict[str, Any]) -> str:
     f, lat, burst = record["faults"], record["latency"], record["burst"]
+    sweep, drain = record["burst_per_run"], record["drain"]
     db = record["database"]
     lines = [
-        f"Database: {db}; sender: 1 process, {WORKERS} threads, lease {LEASE_SECONDS:g} s, "
-        f"poll {POLL_SECONDS * 1000:g} ms.",
+        f"Database: {db}; sender: 1 process, {WORKERS} threads, batch {BATCH}, "
+        f"lease {LEASE_SECONDS:g} s, poll {POLL_SECONDS * 1000:g} ms.",
         "",
-        "| scenario | findings | enqueued | accepted once | lost | duplicated | dead | notes |",
+        "| scenario | findings | messages | accepted once | lost | duplicated | dead | notes |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
         f"| faults (10% 429, 5% 500, kill -9 at {f['accepted_when_killed']} accepted) | "
         f"{f['findings']} | {f['enqueued']} | {f['accepted_keys']} | {f['lost']} | "
@@ -435,18 +471,31 @@ def markdown(record: dict[str, Any]) -> str:
         f"drained in {f['drain_seconds']} s; faulted calls {sum(f['faulted'].values())} |",
         f"| latency, no faults, {lat['rate_per_s']:g}/s | {lat['findings']} | {lat['enqueued']} | "
         f"{lat['accepted_keys']} | {lat['lost']} | {lat['duplicated']} | {lat['dead_letters']} | |",
-        f"| burst, no faults | {burst['findings']} | {burst['enqueued']} | "
-        f"{burst['accepted_keys']} | {burst['lost']} | {burst['duplicated']} | "
-        f"{burst['dead_letters']} | "
-        f"{burst['messages_per_s']} msg/s end to end |",
+    ]
+    for name, data in (("burst, 1 finding per run", burst), ("burst, 10 per run", sweep)):
+        lines.append(
+            f"| {name}, no faults | {data['findings']} | {data['enqueued']} | "
+            f"{data['accepted_keys']} | {data['lost']} | {data['duplicated']} | "
+            f"{data['dead_letters']} | recorded in {data['record_seconds']} s; "
+            f"{data['messages_per_s']} msg/s end to end |"
+        )
+    lines += [
+        f"| drain, outbox full at start | {drain['findings']} | {drain['enqueued']} | "
+        f"{drain['accepted_keys']} | {drain['lost']} | {drain['duplicated']} | "
+        f"{drain['dead_letters']} | **{drain['messages_per_s']} msg/s** "
+        f"(first to last accept {drain['first_to_last_accept_s']} s) |",
         "",
         "| breach-to-accepted latency | n | p50 ms | p95 ms | p99 ms | max ms |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, data in (
+    rows = [
         ("paced, no faults", lat["latency"]),
-        ("burst of all at once", burst["latency"]),
-    ):
+        ("burst, 1 finding per run", burst["latency"]),
+        ("  of which breach -> outbox row", burst["split"]["breach_to_outbox"]),
+        ("  of which outbox row -> accepted", burst["split"]["outbox_to_accepted"]),
+        ("burst, 10 findings per run", sweep["latency"]),
+    ]
+    for name, data in rows:
         lines.append(
             f"| {name} | {data.get('n')} | {data.get('p50_ms')} | {data.get('p95_ms')} | "
             f"{data.get('p99_ms')} | {data.get('max_ms')} |"
@@ -461,6 +510,10 @@ def run_one(name: str, findings: int, models: int, rate: float, postgres: bool) 
             result = scenario_faults(tmp, findings, models, postgres)
         elif name == "latency":
             result = scenario_latency(tmp, findings, models, rate, postgres)
+        elif name == "burst10":
+            result = scenario_burst(tmp, findings, models, postgres, per_run=10)
+        elif name == "drain":
+            result = scenario_drain(tmp, findings, models, postgres)
         else:
             result = scenario_burst(tmp, findings, models, postgres)
     if postgres:
@@ -476,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", action="store_true", help="PostgreSQL on 127.0.0.1:5432/test")
     parser.add_argument(
         "--only",
-        choices=["faults", "latency", "burst"],
+        choices=["faults", "latency", "burst", "burst10", "drain"],
         help="run one scenario and print it (results files are not written)",
     )
     parser.add_argument("--sender", nargs=4, help=argparse.SUPPRESS)
@@ -494,15 +547,23 @@ def main(argv: list[str] | None = None) -> int:
         print("latency (paced, no faults) ...", flush=True)
         latency = scenario_latency(tmp, findings, models, args.rate, args.postgres)
         print(json.dumps(latency), flush=True)
-        print("burst (no faults) ...", flush=True)
+        print("burst (no faults, one message per finding) ...", flush=True)
         burst = scenario_burst(tmp, findings, models, args.postgres)
         print(json.dumps(burst), flush=True)
+        print("burst (no faults, 10 findings per run) ...", flush=True)
+        sweep = scenario_burst(tmp, findings, models, args.postgres, per_run=10)
+        print(json.dumps(sweep), flush=True)
+        print("drain (no faults, outbox full before the sender starts) ...", flush=True)
+        drain = scenario_drain(tmp, findings, models, args.postgres)
+        print(json.dumps(drain), flush=True)
     record = {
         "machine": machine(),
         "database": "PostgreSQL" if args.postgres else "SQLite (WAL)",
         "faults": faults,
         "latency": latency,
         "burst": burst,
+        "burst_per_run": sweep,
+        "drain": drain,
     }
     if args.postgres:
         drop_schemas()
@@ -512,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown(record)
     (RESULTS / f"slack_bench{suffix}.md").write_text(table + "\n")
     print(table)
-    ok = all(r["lost"] == 0 and r["duplicated"] == 0 for r in (faults, latency, burst))
+    runs = (faults, latency, burst, sweep, drain)
+    ok = all(r["lost"] == 0 and r["duplicated"] == 0 for r in runs)
     return 0 if ok else 1
 
 

@@ -193,7 +193,11 @@ def _settle_covered(rt: Runtime, gate: Gate) -> None:
     if gate.kind != "finding" or rules.outcome_action(gate) != "accept":
         return
     how = "approved" if gate.status == "approved" else "accepted on timeout"
-    for finding in covered_findings(rt, gate):
+    # what it covered while it was pending, findings opened at the very instant it closed included
+    as_pending = gate.model_copy(update={"decided_at": None})
+    findings = rt.store.list_findings(model=gate.model)
+    gates = [as_pending if g.id == gate.id else g for g in rt.store.list_gates(model=gate.model)]
+    for finding in groups.covered(as_pending, findings, gates):
         if finding.id != gate.finding_id and finding.status == "open":
             rt.store.set_finding_status(finding.id, "closed", f"{how} at gate {gate.id}")
 

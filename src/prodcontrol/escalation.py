@@ -102,23 +102,32 @@ def _start_missing(
     runs: set[str] | None = None,
 ) -> int:
     """Start a chain for every group of open findings that has none: one per gate, else per run."""
+    wanted = [
+        (gate, members)
+        for gate, members in groups.chain_groups(findings, gates).values()
+        if runs is None or any(m.run_id in runs for m in members)
+    ]
+    if not wanted:
+        return 0
+    ids = {i for gate, members in wanted for i in _chain_ids(gate, members)}
+    keyed = {e.finding_id for e in rt.store.escalations_for_findings(sorted(ids))}
     started = 0
-    for gate, members in groups.chain_groups(findings, gates).values():
-        if runs is not None and not any(m.run_id in runs for m in members):
-            continue
-        if _has_chain(rt, gate, members):
+    for gate, members in wanted:
+        if keyed & _chain_ids(gate, members) or _run_has_chain(rt, members):
             continue
         if _start(rt, gate, members) is not None:
             started += 1
     return started
 
 
-def _has_chain(rt: Runtime, gate: Gate | None, members: list[Finding]) -> bool:
-    """Whether any finding of the group (or of its runs, or named by its gate) has a chain."""
-    ids = {m.id for m in members} | set(groups.listed(gate) if gate else [])
-    if rt.store.escalations_for_findings(sorted(ids)):
-        return True
-    runs = {m.run_id for m in members}
+def _chain_ids(gate: Gate | None, members: list[Finding]) -> set[str]:
+    """The finding ids a group's chain may be keyed by: its members and its gate's findings."""
+    return {m.id for m in members} | set(groups.listed(gate) if gate else [])
+
+
+def _run_has_chain(rt: Runtime, members: list[Finding]) -> bool:
+    """Whether a finding of the group's runs no longer open (waived, closed) keys a chain."""
+    runs, ids = {m.run_id for m in members}, {m.id for m in members}
     others = [
         f.id
         for f in rt.store.list_findings(model=members[0].model)
@@ -144,8 +153,7 @@ def start_for_finding(
         if finding.id not in {m.id for m in members}:
             continue
         group_gate = covering or gate
-        ids = {m.id for m in members} | set(groups.listed(group_gate) if group_gate else [])
-        running = rt.store.escalations_for_findings(sorted(ids))
+        running = rt.store.escalations_for_findings(sorted(_chain_ids(group_gate, members)))
         if running:
             return running[-1]
         return _start(rt, group_gate, members)
@@ -435,6 +443,9 @@ def tick(rt: Runtime) -> TickResult:
         gate = found.gate_for(escalation)
         if gate is not None and gate.status != "pending":
             result.updates += gate_decided(rt, gate.id)
+            if rt.store.get_escalation(escalation.id).status != "resolved":
+                # a chain keyed by a finding its gate does not list (run-level, before the gate)
+                rt.store.resolve_escalation(escalation.id, f"gate {gate.id} {gate.status}")
             result.resolved += 1
             continue
         if escalation.finding_id and not found.members(escalation, gate):

@@ -9,7 +9,8 @@ The rules here are pure functions over the evidence records, so the gate opener,
 the waivers and the escalation ticker all agree on the same grouping without storing it twice:
 
 - a gate covers the findings listed in its context (``finding_id`` alone for older gates), and
-  every blocking finding of the same model version opened while the gate was pending;
+  every blocking finding of the same model version opened while the gate was pending (strictly
+  after it opened and before it closed);
 - a finding's chain is its gate's chain when it (or another finding of its run) is covered by a
   gate; otherwise the chain of its run.
 """
@@ -56,8 +57,8 @@ def _pending_at(gate: Gate, finding: Finding) -> bool:
         return False
     if (gate.model, gate.model_version) != (finding.model, finding.model_version):
         return False
-    if gate.opened_at > finding.opened_at:
-        return False
+    if gate.opened_at >= finding.opened_at:
+        return False  # opened before the gate: its own run's, listed in a context if covered
     return gate.decided_at is None or gate.decided_at > finding.opened_at
 
 

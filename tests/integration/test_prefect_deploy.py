@@ -29,7 +29,10 @@ def test_one_deployment_per_tier_on_its_cron_plus_the_ticker(tmp_path: Path) -> 
     from prodcontrol.orchestration.runtimes import RuntimeRef
 
     specs = {s.name: s for s in deployment_specs(_runtime(tmp_path), RuntimeRef())}
-    assert set(specs) == {f"{t}-tier-controls" for t in TIERS} | {"escalation-ticker"}
+    assert set(specs) == {f"{t}-tier-controls" for t in TIERS} | {
+        "escalation-ticker",
+        "weekly-digest",
+    }
     for tier, policy in TIERS.items():
         spec = specs[f"{tier}-tier-controls"]
         assert (spec.cron, spec.timezone) == (policy["schedule"], policy.get("timezone", "UTC"))
@@ -50,6 +53,7 @@ def test_prefect_yaml_names_the_same_deployments_and_schedules() -> None:
         assert deployment["entrypoint"] == f"flows/{tier}_tier.py:{tier}_tier_controls"
         assert (ROOT / deployment["entrypoint"].split(":")[0]).is_file()
     assert by_name["escalation-ticker"]["schedules"][0]["cron"] == "* * * * *"
+    assert by_name["weekly-digest"]["schedules"][0]["cron"] == "0 7 * * 1"
 
 
 def test_flow_entry_points_load_as_prefect_flows() -> None:
@@ -60,6 +64,23 @@ def test_flow_entry_points_load_as_prefect_flows() -> None:
         assert flow.name == "prodcontrol-sweep"
     ticker = load_flow_from_entrypoint(str(ROOT / "flows/escalation_ticker.py:escalation_ticker"))
     assert ticker.name == "prodcontrol-escalation-ticker"
+    digest = load_flow_from_entrypoint(str(ROOT / "flows/weekly_digest.py:weekly_digest"))
+    assert digest.name == "prodcontrol-weekly-digest"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_weekly_digest_flow_queues_one_digest_per_tier_once_a_week(tmp_path: Path) -> None:
+    from prodcontrol.orchestration.digest import weekly_digest_flow
+    from prodcontrol.orchestration.runtimes import register
+
+    rt = _runtime(tmp_path)
+    ref = register(rt)
+    assert weekly_digest_flow(runtime=ref) == len(TIERS)
+    weekly_digest_flow(runtime=ref)  # the same ISO week again: nothing queued twice
+    digests = rt.store.list_notifications()
+    assert len(digests) == len(TIERS)
+    channels = {n.recipient for n in digests}
+    assert {policy["risk_channel"] for policy in TIERS.values()} <= channels
 
 
 @pytest.mark.usefixtures("prefect_harness")

@@ -20,6 +20,7 @@ from prodcontrol.checks import (
     run_checks,
 )
 from prodcontrol.evidence.records import WaiverIn
+from prodcontrol.ports import MetricPoint
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 from prodcontrol.testing import FakeDatasetSource, FakeDriftChecker, FakeRegistry, ManualClock
@@ -32,11 +33,15 @@ MODEL = "credit-limit-regressor"  # medium tier in the example inventory
 def parts(tmp_path: Path) -> tuple[Runtime, FakeRegistry, FakeDriftChecker, ManualClock]:
     registry = FakeRegistry()
     registry.add_version(MODEL, "1", {"r2": 0.80}, {"prodcontrol.approved": "true"})
-    registry.add_version(MODEL, "2", {"r2": 0.79})
+    serving = registry.add_version(MODEL, "2", {"r2": 0.79})
     registry.set_alias(MODEL, "champion", "2")
+    clock = ManualClock()
+    kpi = "net_revenue_per_card"  # the use case's KPI, above its target of 120: value captured
+    registry.history[(serving.run_id, kpi)] = [
+        MetricPoint(key=kpi, value=125.0, at=clock.now() - timedelta(days=1))
+    ]
     data = FakeDatasetSource()
     frame = pd.DataFrame({"income": [1.0, 2.0, 3.0], "prediction": [0.1, 0.2, 0.3]})
-    clock = ManualClock()
     for path in ("data/credit-reference.csv", "data/credit-current.csv"):
         data.add(path, frame, newest_at=clock.now() - timedelta(hours=40))
     checker = FakeDriftChecker(values={"dataset-drift": 0.6, "prediction-drift": 0.01})

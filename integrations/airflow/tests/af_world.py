@@ -14,6 +14,12 @@ from prodcontrol.runtime import Runtime
 from prodcontrol.settings import load_settings
 
 METRICS = {"churn-classifier": "roc_auc", "credit-limit-regressor": "r2", "fraud-detector": "auc"}
+# each use case's KPI (examples/models.yaml), at a value that meets its target
+KPIS = {
+    "churn-classifier": ("retained_per_1k", 45.0),
+    "credit-limit-regressor": ("net_revenue_per_card", 125.0),
+    "fraud-detector": ("fraud_value_caught_share", 0.65),
+}
 
 
 def seed_model(tracking_uri: str, model: str) -> MlflowClient:
@@ -33,6 +39,7 @@ def seed_model(tracking_uri: str, model: str) -> MlflowClient:
         run = client.create_run(experiment_id, run_name=f"{model}-v{version}")
         for key in set(METRICS.values()):
             client.log_metric(run.info.run_id, key, score)
+        client.log_metric(run.info.run_id, *KPIS[model])
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "MLmodel").write_text("flavors: {}\n")
             client.log_artifacts(run.info.run_id, tmp, "model")

@@ -13,9 +13,9 @@ db_app = typer.Typer(help="The evidence database.", no_args_is_help=True)
 
 def redact(url: str) -> str:
     """A database URL without its password, for messages and tables."""
-    from sqlalchemy.engine import make_url
+    from prodcontrol.adapters.store.engine import redact as redact_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return redact_url(url)
 
 
 @db_app.command("upgrade")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
 from prodcontrol.cli.output import console, emit, emit_object, err_console
 from prodcontrol.errors import EXIT_CONTROLS_FAILED, UsageError
+from prodcontrol.evidence.period import parse_day, period
 
 evidence_app = typer.Typer(help="Tamper-evident evidence: verify, export, map, purge.")
 
@@ -18,28 +18,6 @@ FromOpt = Annotated[
     str | None, typer.Option("--from", help="First day (YYYY-MM-DD, UTC), inclusive.")
 ]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD, UTC), inclusive.")]
-
-
-def parse_day(value: str, option: str) -> datetime:
-    """``YYYY-MM-DD`` (or a full ISO timestamp) as an aware UTC datetime."""
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def period(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
-    """``--from``/``--to`` as ``[start, end)``; ``--to`` names the last day included."""
-    start = parse_day(since, "--from") if since else None
-    end = parse_day(until, "--to") if until else None
-    if end is not None and until is not None and len(until) == 10:
-        end += timedelta(days=1)
-    if start and end and end <= start:
-        raise UsageError(f"--to {until} is before --from {since}; swap them")
-    return start, end
 
 
 @evidence_app.command("verify")

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from prodcontrol.orchestration.digest import DIGEST_CRON, DIGEST_NAME
 from prodcontrol.orchestration.runtimes import RuntimeRef
 from prodcontrol.runtime import Runtime
 
@@ -67,12 +68,26 @@ def deployment_specs(rt: Runtime, runtime: RuntimeRef) -> list[DeploymentSpec]:
             description="expire due gates, advance escalations, resume runs whose gate closed",
         )
     )
+    specs.append(
+        DeploymentSpec(
+            name=DIGEST_NAME,
+            flow="prodcontrol-weekly-digest",
+            entrypoint="flows/weekly_digest.py:weekly_digest",
+            cron=DIGEST_CRON,
+            timezone="UTC",
+            parameters={"runtime": ref},
+            description="last week's control effectiveness, posted to each tier's risk channel",
+        )
+    )
     return specs
 
 
 def _flow_for(spec: DeploymentSpec) -> Any:
+    from prodcontrol.orchestration.digest import weekly_digest_flow
     from prodcontrol.orchestration.flows import escalation_ticker_flow, sweep_flow
 
+    if spec.name == DIGEST_NAME:
+        return weekly_digest_flow
     return escalation_ticker_flow if spec.name == TICKER_NAME else sweep_flow
 
 

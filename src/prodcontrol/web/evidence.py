@@ -237,7 +237,7 @@ def artifact(request: Request, run_id: str, artifact_id: str, rt: Rt) -> Respons
 
 @router.get("/frameworks", response_class=HTMLResponse)
 def frameworks_page(request: Request, rt: Rt, framework: str = "eu-ai-act") -> HTMLResponse:
-    from prodcontrol.cli.evidence_cmds import period
+    from prodcontrol.evidence.period import period
 
     catalog = rt.config.catalog
     params = request.query_params
@@ -264,8 +264,8 @@ def frameworks_page(request: Request, rt: Rt, framework: str = "eu-ai-act") -> H
 @router.get("/pack.zip")
 def pack(request: Request, rt: Rt, model: str | None = None) -> Response:
     from prodcontrol.adapters.mlflow_anchor import anchor_sinks
-    from prodcontrol.cli.evidence_cmds import period
     from prodcontrol.evidence.pack import Scope, collect, write_pack
+    from prodcontrol.evidence.period import period
     from prodcontrol.web.render import render_pack_index
 
     params = request.query_params
