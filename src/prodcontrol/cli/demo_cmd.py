@@ -290,12 +290,12 @@ def _step_summary(rt: Runtime, results: dict[str, Any]) -> None:
             {
                 "model": name,
                 "tier": result.tier,
-                "worst verdict": _worst(result.verdicts),
+                "worst": _worst(result.verdicts),
                 "findings": result.findings,
-                "waivers": len(rt.store.list_waivers(model=name)),
-                "gates": _tally(g.status for g in gates),
-                "actions": _tally(f"{a.action} ({a.status})" for a in actions),
-                "serving": _alias(rt, name),
+                "waived": len(rt.store.list_waivers(model=name)),
+                "gate": _tally(g.status for g in gates),
+                "action": _tally(a.action for a in actions),
+                "champion": f"v{_alias(rt, name)}",
             }
         )
     emit(rows, as_json=False)
@@ -324,15 +324,15 @@ def _step_next(settings: Settings, seconds: float) -> None:
     console.rule("[bold]What to try next")
     console.print(f"demo finished in {seconds:.0f} s; evidence in {settings.state_path}")
     for line in (
-        "prodcontrol gates list                      # what is waiting on people",
-        "prodcontrol waivers list                    # accepted findings and when they expire",
-        "prodcontrol check fraud-detector            # the high tier's controls once, no scheduler",
-        "prodcontrol evidence verify                 # recompute the hash chain and artifacts",
-        "prodcontrol evidence export --out pack.zip  # an offline evidence pack for reviewers",
-        "prodcontrol serve                           # fleet and model pages on 127.0.0.1:8000",
-        "prodcontrol report operating-review --period $(date +%Y-%m) --out review.html",
+        "gates list                  # what waits on people",
+        "waivers list                # accepted findings, soonest expiry first",
+        "check fraud-detector        # one model's controls, no scheduler",
+        "evidence verify             # re-hash the chain and the reports",
+        "evidence export --out p.zip # offline evidence pack for reviewers",
+        "serve                       # fleet and model pages, 127.0.0.1:8000",
+        "report operating-review --period YYYY-MM --out review.html",
     ):
-        console.print(f"  .venv/bin/{line}", markup=False, highlight=False)
+        console.print(f"  .venv/bin/prodcontrol {line}", markup=False, highlight=False)
 
 
 def _model_of_tier(rt: Runtime, results: dict[str, Any], tier: str) -> str | None:
