@@ -5,18 +5,21 @@ Everything is real except Slack, which is :class:`prodcontrol.slack_server.Local
 key). The outbox sender runs as a separate process (``OutboxSender`` + ``SlackNotifier`` on the
 real slack-sdk ``WebClient``), exactly as ``prodcontrol outbox send --loop`` would.
 
-Scenarios:
+Scenarios (the findings of one run share one chain and one message; "1 per run" gives one
+message per finding, the sender's worst case):
 
-* ``faults``: 1,000 findings across 100 models are recorded and escalated in one burst
+* ``faults``: 1,000 findings (1 per run) across 100 models recorded and escalated first
   (``after_run``, one outbox row each, written in the step's transaction); the server answers
   10 % of calls 429 (``Retry-After: 1``) and 5 % 500; the sender is killed with SIGKILL once
-  about 40 % of the messages were accepted, and restarted. Pass: every key accepted exactly once.
+  40 % of the messages were accepted, and restarted. Pass: every key accepted exactly once.
 * ``latency``: no faults; 1,000 findings arrive paced (``--rate`` per second) while the sender
-  runs; latency = server accept time minus the time the run with the finding was being recorded.
-* ``burst``: no faults; 1,000 findings recorded at once, then drained: throughput, and the
-  latency a burst sees (queueing included).
+  runs; latency = server accept time minus the time ``finish_run`` (the finding) returned.
+* ``burst``: no faults; 1,000 findings recorded at once (1 per run, and 10 per run) while the
+  sender runs: the latency a burst sees (queueing included), split into breach -> outbox row
+  and outbox row -> accepted.
+* ``drain``: no faults; 1,000 messages in the outbox before the sender starts: its throughput.
 
-Run ``python -m bench.slack_bench`` (``--quick`` for 200 findings).
+Run ``python -m bench.slack_bench`` (``--quick`` for 200 findings, ``--only NAME`` for one).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ posting again. If that look-up fails, nothing is sent blind: the attempt counts 
 
 After ``max_attempts`` failed attempts, or at once on an error that retrying cannot fix, a
 message is dead-lettered; the escalation ticker then moves its chain to the next step.
+
+Store writes are batched (``record_attempts``: one transaction for many answers), so up to one
+batch can be sent but not yet recorded when a sender dies; keep ``batch`` within the history
+the look-up reads (``conversations.history``, 200 messages) so those are all found.
 """
 
 from __future__ import annotations
