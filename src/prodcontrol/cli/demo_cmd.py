@@ -323,6 +323,7 @@ def _worst(verdicts: dict[str, str]) -> str:
 def _step_next(settings: Settings, seconds: float) -> None:
     console.rule("[bold]What to try next")
     console.print(f"demo finished in {seconds:.0f} s; evidence in {settings.state_path}")
+    console.print("with `source .venv/bin/activate` first (or prefix .venv/bin/):")
     for line in (
         "gates list                  # what waits on people",
         "waivers list                # accepted findings, soonest expiry first",
@@ -332,7 +333,7 @@ def _step_next(settings: Settings, seconds: float) -> None:
         "serve                       # fleet and model pages, 127.0.0.1:8000",
         "report operating-review --period YYYY-MM --out review.html",
     ):
-        console.print(f"  .venv/bin/prodcontrol {line}", markup=False, highlight=False)
+        console.print(f"  prodcontrol {line}", markup=False, highlight=False)
 
 
 def _model_of_tier(rt: Runtime, results: dict[str, Any], tier: str) -> str | None:
