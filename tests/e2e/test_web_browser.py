@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import sync_playwright
 from pydantic import SecretStr
 
 from evidence_seed import EXAMPLES, Seeded, seeded_store
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 from prodcontrol.web.app import create_app
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HEADER = "X-Forwarded-User"
@@ -75,7 +74,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[object]:
-    with playwright_sync.sync_playwright() as pw:
+    with sync_playwright() as pw:
         launched = pw.chromium.launch(executable_path=chromium_path, headless=True)
         try:
             yield launched
