@@ -71,6 +71,7 @@ from prodcontrol.ports import (
     ArtifactFile,
     ControlRunSummary,
     Dataset,
+    Measurement,
     ModelVersionRef,
     VerdictSummary,
 )
@@ -290,13 +291,19 @@ def _measure(rt: Runtime, ctx: RunContext, entry: ModelEntry, control: Control) 
 
 
 def _value_capture(rt: Runtime, entry: ModelEntry, control: ValueControl) -> ControlOutcome:
-    measured = measure_value(control, entry, rt.metrics, rt.clock.now())
+    return _measured(control, measure_value(control, entry, rt.metrics, rt.clock.now()))
+
+
+def _measured(control: Control, measured: Measurement) -> ControlOutcome:
+    """A checker's or the value engine's :class:`Measurement` as this run's outcome."""
     return ControlOutcome(
         control_id=control.id,
         kind=control.kind,
         value=measured.value,
         error=measured.error,
         details=measured.details,
+        artifacts=measured.artifacts,
+        sample=measured.sample,
     )
 
 
@@ -319,15 +326,7 @@ def _data_control(
         prediction_column=data.prediction_column,
         out_dir=ctx.out_dir,
     )
-    return ControlOutcome(
-        control_id=control.id,
-        kind=control.kind,
-        value=measured.value,
-        error=measured.error,
-        details=measured.details,
-        artifacts=measured.artifacts,
-        sample=measured.sample,
-    )
+    return _measured(control, measured)
 
 
 def _data_spec(entry: ModelEntry) -> Any:
