@@ -7,7 +7,8 @@ and right holders decide the day's gates after delays that differ from day to da
 nobody decides time out as the tier says. The current data drifts in gradually (a growing share
 of each model's current rows mixed into its reference rows), so the score plots and the
 operating review show a trend instead of one point. Evidence, MLflow write-backs and the outbox
-are the real ones; only the clock is simulated.
+are the real ones; only the clock is simulated, and the Evidently HTML reports of the past
+days are not rendered (seconds each; the verdicts never depend on them).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from prodcontrol.catalog.schema import DataSource
 from prodcontrol.errors import DecisionRefused, ProdControlError
 from prodcontrol.ports import Dataset, DatasetSource
 from prodcontrol.runtime import Runtime
+
+
+DECISION_WINDOW = timedelta(hours=8)
+"""Decisions land this far into a gate's timeout at most (the high tier's whole timeout)."""
 
 
 class SimulatedClock:
@@ -188,8 +193,9 @@ def _decide_pending(rt: Runtime, clock: SimulatedClock, day: int) -> int:
         if pending.kind != "finding":
             continue
         gate = pending
-        if gate.due_at is not None:
-            clock.set(gate.opened_at + (gate.due_at - gate.opened_at) * _share_of_timeout(day))
+        if gate.due_at is not None:  # within the day, however long the tier's timeout
+            window = min(gate.due_at - gate.opened_at, DECISION_WINDOW)
+            clock.set(gate.opened_at + window * _share_of_timeout(day))
         for n in range(gate.required_approvals):
             people = sorted(decisions.who_could_decide(rt, gate))
             if not people:

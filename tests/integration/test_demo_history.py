@@ -43,6 +43,10 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
         past, clock, end = history_runtime(rt, DAYS, now=NOW)
         report = simulate(past, DAYS, clock=clock, end=end)
     assert report.runs == DAYS * 3 and report.decisions >= 1
+    # right holders decided every gate in time: no timeout action moved an alias
+    assert report.expired == 0
+    assert [a.action for a in past.store.list_actions() if a.action != "accept"] == []
+    assert past.registry.resolve_alias("fraud-detector", "champion").version == "2"  # type: ignore[attr-defined]
     return past
 
 
