@@ -24,7 +24,6 @@ from prodcontrol.errors import DecisionRefused, ProdControlError
 from prodcontrol.ports import Dataset, DatasetSource
 from prodcontrol.runtime import Runtime
 
-
 DECISION_WINDOW = timedelta(hours=8)
 """Decisions land this far into a gate's timeout at most (the high tier's whole timeout)."""
 

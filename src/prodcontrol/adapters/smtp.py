@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import smtplib
 import ssl
 import threading
@@ -35,6 +36,28 @@ Links = Callable[[OutboundMessage], list[tuple[str, str]]]
 
 def message_id(key: str, domain: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+_SLACK_LINK = re.compile(r"<([^|>]+)\|([^>]+)>")
+
+
+def _plain(mrkdwn: str) -> str:
+    """Slack's mrkdwn as plain text: ``<url|label>`` becomes ``label (url)``, no ``*bold*``."""
+    text = _SLACK_LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", mrkdwn)
+    return text.replace("*", "").replace("`", "")
+
+
+def blocks_text(blocks: list[dict[str, Any]]) -> list[str]:
+    """The readable lines of a Slack message's blocks (buttons left out: e-mail has links)."""
+    lines: list[str] = []
+    for block in blocks:
+        parts = [block.get("text"), *(block.get("fields") or [])]
+        if block.get("type") == "context":
+            parts += list(block.get("elements") or [])
+        for part in parts:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                lines += [_plain(part["text"]), ""]
+    return lines
 
 
 class SmtpNotifier:
@@ -132,7 +155,7 @@ class SmtpNotifier:
         mail["Message-ID"] = message_id(message.idempotency_key, self.domain)
         mail["X-Prodcontrol-Key"] = message.idempotency_key
         mail["Auto-Submitted"] = "auto-generated"
-        body = [message.text, ""]
+        body = [message.text, "", *blocks_text(message.blocks)]
         for label, link in self.links(message):
             body += [f"{label}:", link, ""]
         body.append("-- \nprodcontrol: production controls. Reply-to is not monitored.")

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from prodcontrol import __version__
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import load_settings
-from prodcontrol.web import auth, evidence, slack
+from prodcontrol.web import auth, decision_link, evidence, slack
 from prodcontrol.web import review as review_page
 
 
@@ -43,4 +43,5 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     app.include_router(slack.router)
     app.include_router(evidence.router)
     app.include_router(review_page.router)
+    app.include_router(decision_link.router)
     return app

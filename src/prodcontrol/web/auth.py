@@ -26,7 +26,7 @@ from prodcontrol.catalog.config import Config
 from prodcontrol.settings import Settings
 
 OPEN_PATHS = ("/healthz",)
-OPEN_PREFIXES = ("/slack/",)
+OPEN_PREFIXES = ("/slack/", "/decide/")  # Slack's signature; the signed decision link
 TOKEN_COOKIE = "prodcontrol_token"
 
 
