@@ -398,25 +398,6 @@ class DataSpec(Strict):
     numerical: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _one_role_per_column(self) -> DataSpec:
-        both = sorted(set(self.numerical) & set(self.categorical))
-        if both:
-            raise ValueError(
-                f"column(s) {', '.join(both)} are listed in both numerical and categorical; "
-                "keep each column in one list"
-            )
-        for role, column in (
-            ("target", self.target_column),
-            ("prediction", self.prediction_column),
-        ):
-            if column and column in self.numerical + self.categorical:
-                raise ValueError(
-                    f"'{column}' is the {role}_column and is also listed as a feature; the "
-                    f"{role} is never an input feature: remove it from numerical/categorical"
-                )
-        return self
-
     @property
     def declares_features(self) -> bool:
         return bool(self.numerical or self.categorical)
@@ -431,9 +412,8 @@ class DataSpec(Strict):
         Without declared features: the ``available`` columns (the columns both datasets share)
         less the target and prediction columns.
         """
-        if self.declares_features:
-            return list(dict.fromkeys(self.numerical + self.categorical))
-        return [c for c in available or [] if c not in self.non_features()]
+        named = self.numerical + self.categorical if self.declares_features else available or []
+        return [c for c in dict.fromkeys(named) if c not in self.non_features()]
 
     def declared_kinds(self) -> dict[str, ColumnKind]:
         """Each declared feature's kind: what the data must hold for it."""
