@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-VERDICT_COLORS = {"pass": "#2e7d32", "warn": "#c79100", "fail": "#c62828", "error": "#6a1b9a"}
+VERDICT_COLORS = {
+    "not_applicable": "#8a8f98",
+    "pass": "#2e7d32",
+    "warn": "#c79100",
+    "fail": "#c62828",
+    "error": "#6a1b9a",
+}
 NO_VERDICT = "#e6e9ed"
 SERIES_COLORS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#57606a"]
 INK, MUTED, GRID = "#1f2328", "#57606a", "#eaeef2"
@@ -146,7 +152,7 @@ def score_plot(
                 gid=f"{name}-line",
             )
         floor = min([0.0, *(value for _, value in valued)])
-        for verdict in ("pass", "warn", "fail", "error"):
+        for verdict in VERDICT_COLORS:
             mine = [p for p in points if p.verdict == verdict]
             if mine:
                 ax.scatter(
@@ -278,7 +284,7 @@ def verdict_heatmap(
     from matplotlib.colors import ListedColormap
 
     name = slug(title)
-    order = ["none", "pass", "warn", "fail", "error"]
+    order = ["none", *VERDICT_COLORS]
     colors = ListedColormap([NO_VERDICT, *(VERDICT_COLORS[v] for v in order[1:])])
     grid = [[order.index(cells.get((r, c), "none")) for c in columns] for r in rows]
     with _styled():
@@ -299,7 +305,7 @@ def verdict_heatmap(
                     ax.text(
                         j,
                         i,
-                        verdict or "-",
+                        "n/a" if verdict == "not_applicable" else verdict or "-",
                         ha="center",
                         va="center",
                         fontsize=7,
