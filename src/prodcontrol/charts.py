@@ -152,14 +152,14 @@ def score_plot(
                 gid=f"{name}-line",
             )
         floor = min([0.0, *(value for _, value in valued)])
-        for verdict in VERDICT_COLORS:
+        for verdict, color in VERDICT_COLORS.items():
             mine = [p for p in points if p.verdict == verdict]
             if mine:
                 ax.scatter(
                     [_day(p.at) for p in mine],
                     [p.value if p.value is not None else floor for p in mine],
                     s=22,
-                    color=VERDICT_COLORS[verdict],
+                    color=color,
                     zorder=3,
                     label=f"{verdict} ({len(mine)})",
                     gid=f"{name}-points-{verdict}",
