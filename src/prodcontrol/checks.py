@@ -38,6 +38,7 @@ from prodcontrol.catalog.schema import (
     Control,
     DataQualityControl,
     DataSource,
+    DataSpec,
     DriftControl,
     FreshnessControl,
     ModelEntry,
@@ -143,6 +144,7 @@ class ControlOutcome(_Frozen):
     value: float | None = None
     error: str | None = None
     unreachable: bool = False
+    not_applicable: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     artifacts: list[ArtifactFile] = Field(default_factory=list)
     sample: dict[str, Any] = Field(default_factory=dict)
@@ -303,6 +305,7 @@ def _measured(control: Control, measured: Measurement) -> ControlOutcome:
         kind=control.kind,
         value=measured.value,
         error=measured.error,
+        not_applicable=measured.not_applicable,
         details=measured.details,
         artifacts=measured.artifacts,
         sample=measured.sample,
@@ -328,11 +331,12 @@ def _data_control(
         sampling=rt.config.tier(entry).sampling,
         prediction_column=data.prediction_column,
         out_dir=ctx.out_dir,
+        contract=data,
     )
     return _measured(control, measured)
 
 
-def _data_spec(entry: ModelEntry) -> Any:
+def _data_spec(entry: ModelEntry) -> DataSpec:
     if entry.data is None:
         raise UsageError(
             f"model '{entry.name}' has no data: section in models.yaml; drift, data-quality and "
@@ -364,13 +368,10 @@ def read_columns(rt: Runtime, model: str) -> list[str] | None:
     every column a control names; ``None`` (every column) when the model declares no features."""
     entry = rt.config.model(model)
     data = entry.data
-    if data is None or not (data.numerical or data.categorical):
+    if data is None or not data.declares_features:
         return None
     named: list[str | None] = [
-        *data.numerical,
-        *data.categorical,
-        data.prediction_column,
-        data.target_column,
+        *data.declared_columns(),
         getattr(data.reference, "time_column", None),
         getattr(data.current, "time_column", None),
     ]
@@ -619,6 +620,7 @@ def _decide(control: Control, outcome: ControlOutcome) -> Decided:
         outcome.value,
         control.thresholds,
         error=outcome.error,
+        not_applicable=outcome.not_applicable,
         details=_json_safe(details),
     )
 

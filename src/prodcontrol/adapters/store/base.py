@@ -73,7 +73,7 @@ class StoreBase:
         ):
             yield session
 
-    def _records(self, stmt: Select[T], cls: type[R]) -> list[R]:
+    def _records(self, stmt: Select[tuple[T]], cls: type[R]) -> list[R]:
         """Run a query for rows and return them as records."""
         with self._read() as session:
             return [to_record(row, cls) for row in session.scalars(stmt)]
