@@ -95,7 +95,7 @@ def measure(
         out_dir=str(tmp_path),
         contract=contract,
     )
-    if measured.error is not None:
+    if measured.report is None:  # an error or a control that does not apply: nothing to show
         return measured
     report = checker.render_report(
         {control.id: measured},
