@@ -180,14 +180,14 @@ def run_check(env: dict[str, str]) -> dict[str, Any]:
 
 
 def _run_bytes(state: Path, run_id: str) -> dict[str, int]:
-    """Bytes of the run's report files in the state dir, and of their MLflow copies."""
-    own = sum(p.stat().st_size for p in state.rglob("*") if p.is_file() and run_id in str(p))
-    files = {p.name for p in state.rglob("*") if p.is_file() and run_id in str(p.parent)}
-    mlflow = sum(
-        p.stat().st_size
-        for p in state.rglob("*")
-        if (p.is_file() and "mlruns" in str(p)) or ("mlflow" in p.parts[-4:-1] and p.name in files)
+    """Bytes of the run's report files in the state dir, and of their MLflow copies (the newest
+    run of the ``prodcontrol-controls`` experiment)."""
+    own = sum(p.stat().st_size for p in (state / "artifacts" / run_id).rglob("*") if p.is_file())
+    runs = sorted(
+        (state / "mlartifacts" / "prodcontrol-controls").glob("*/artifacts"),
+        key=lambda p: p.stat().st_mtime,
     )
+    mlflow = sum(p.stat().st_size for p in runs[-1].rglob("*") if p.is_file()) if runs else 0
     return {"state_dir": own, "mlflow_copies": mlflow}
 
 

@@ -432,10 +432,13 @@ def main(argv: list[str]) -> int:
     if args.quick:
         args.sizes, args.kill, args.rows = [4, 8], 8, 5_000
     print(f"fleet sweep, high tier, {args.rows:,} rows, sizes {args.sizes}", flush=True)
-    sizes = [run_size(n, args.rows) for n in args.sizes]
-    kill = run_kill(args.kill, args.rows) if args.kill else None
     RESULTS.mkdir(exist_ok=True)
     suffix = "_quick" if args.quick else ""
+    sizes = []
+    for models in args.sizes:  # each size is kept as soon as it is measured
+        sizes.append(run_size(models, args.rows))
+        (RESULTS / f"fleet_bench{suffix}.partial.json").write_text(json.dumps(sizes, indent=2))
+    kill = run_kill(args.kill, args.rows) if args.kill else None
     _plot(sizes, RESULTS / f"fleet_scaling{suffix}.png")
     document = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
