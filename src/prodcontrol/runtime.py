@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.validate import load_config
@@ -17,6 +17,9 @@ from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry, Notifier
 from prodcontrol.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from prodcontrol.evidence.signing import SigningKey, VerifyKey
 
 
 class Runtime:
@@ -55,7 +58,24 @@ class Runtime:
         self.settings.state_path.mkdir(parents=True, exist_ok=True)
         url = self.settings.resolved_database_url
         ensure_schema(url)
-        return SqlEvidenceStore(url, clock=self.clock)
+        return SqlEvidenceStore(url, clock=self.clock, signer=self.signing_key)
+
+    @cached_property
+    def signing_key(self) -> SigningKey | None:
+        """The evidence signing key, when ``evidence_signing_key`` is set."""
+        from prodcontrol.evidence.signing import SigningKey
+
+        value = self.settings.evidence_signing_key
+        return SigningKey.from_setting(value) if value else None
+
+    def trusted_keys(self) -> list[VerifyKey]:
+        """The public keys verify trusts: the signing key's, and ``evidence_public_key``."""
+        from prodcontrol.evidence.signing import VerifyKey
+
+        keys = [self.signing_key.verify_key] if self.signing_key is not None else []
+        if self.settings.evidence_public_key is not None:
+            keys.append(VerifyKey.load(self.settings.evidence_public_key.expanduser()))
+        return keys
 
     @cached_property
     def metrics(self) -> MetricSource:

@@ -144,8 +144,8 @@ def test_a_forged_approval_inserted_in_the_middle_is_named(
     raw_sql(
         store.url,
         "INSERT INTO pc_events (seq, at, kind, subject_type, subject_id, model, payload, "
-        "prev_hash, hash) VALUES (:seq, :at, 'decision.recorded', 'decision', "
-        "'forged-approval', 'fraud-detector', :payload, :prev, :hash)",
+        "prev_hash, hash, format) VALUES (:seq, :at, 'decision.recorded', 'decision', "
+        "'forged-approval', 'fraud-detector', :payload, :prev, :hash, 2)",
         "INSERT INTO pc_decisions (id, gate_id, person, decision, channel, reason, decided_at) "
         "VALUES ('forged-approval', :gate, 'chen', 'approve', 'web', 'looks fine', :at)",
         seq=seq,

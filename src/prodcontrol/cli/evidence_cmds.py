@@ -35,9 +35,12 @@ def verify(
     from prodcontrol.evidence.integrity import verify_evidence
 
     rt = runtime()
-    report = verify_evidence(rt.store, anchor_sinks(rt.settings))
+    report = verify_evidence(rt.store, anchor_sinks(rt.settings), rt.trusted_keys())
     summary = {
         "intact": report.ok,
+        "signing": report.signing.state,
+        "signed_by": report.signing.key_id,
+        "signatures_checked": report.signing.signatures_checked,
         "entries": report.chain.count,
         "head": f"#{report.chain.head_seq} {report.chain.head_hash}",
         "rows_checked": report.rows_checked,
@@ -123,6 +126,64 @@ def export(  # noqa: PLR0917 - Typer maps each option to one parameter
         },
         as_json=as_json,
         title="Evidence pack written",
+    )
+
+
+@evidence_app.command("keygen")
+def keygen(
+    out: Annotated[
+        Path, typer.Option("--out", help="Where to write the private key (PATH.pub: public).")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an Ed25519 evidence signing key; keep it outside the database and its backups."""
+    from prodcontrol.evidence.signing import SigningKey
+
+    key = SigningKey.generate()
+    public = key.write(out)
+    emit_object(
+        {
+            "key_id": key.key_id,
+            "private_key": str(out),
+            "public_key": str(public),
+            "next": f"set PRODCONTROL_EVIDENCE_SIGNING_KEY={out} (or evidence_signing_key in "
+            "prodcontrol.toml) on every process that writes evidence; give the .pub file to "
+            "whoever verifies",
+        },
+        as_json=as_json,
+        title="Evidence signing key written",
+    )
+
+
+@evidence_app.command("rotate-key")
+def rotate_key(
+    new: Annotated[Path, typer.Option("--new", help="The new private key (from keygen).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace the store's signing key: the rotation is a chained entry endorsed by the old key."""
+    from prodcontrol.evidence.signing import SigningKey
+
+    rt = runtime()
+    if rt.signing_key is None:
+        raise UsageError(
+            "rotate-key needs the current key: set evidence_signing_key to it, and pass the "
+            "new one with --new"
+        )
+    store = rt.store
+    if not hasattr(store, "rotate_key"):
+        raise UsageError(f"{type(store).__name__} cannot rotate keys")
+    key = SigningKey.load(new)
+    event = store.rotate_key(key)
+    emit_object(
+        {
+            "entry": event.seq,
+            "old_key": rt.signing_key.key_id,
+            "new_key": key.key_id,
+            "next": f"set evidence_signing_key to {new} everywhere now; the old key signs "
+            "nothing from here on",
+        },
+        as_json=as_json,
+        title="Evidence key rotated",
     )
 
 

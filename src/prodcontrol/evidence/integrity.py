@@ -17,9 +17,11 @@ from pydantic import Field
 from prodcontrol.evidence.anchor import check_anchors
 from prodcontrol.evidence.chain import latest_records
 from prodcontrol.evidence.records import Artifact, ChainReport, Event, Record
+from prodcontrol.evidence.signatures import SigningReport, check_signatures
 
 if TYPE_CHECKING:
     from prodcontrol.evidence.port import EvidenceStore
+    from prodcontrol.evidence.signing import VerifyKey
     from prodcontrol.ports import AnchorSink
 
 
@@ -30,6 +32,7 @@ class VerifyReport(Record):
     rows_checked: int
     artifacts_checked: int
     anchors_checked: int
+    signing: SigningReport
     problems: list[str] = Field(default_factory=list)
 
 
@@ -83,11 +86,21 @@ def _name(event: Event) -> str:
     return f"{event.kind} {event.subject_type} {event.subject_id}{model}"
 
 
-def verify_evidence(store: EvidenceStore, anchors: Sequence[AnchorSink] = ()) -> VerifyReport:
-    """Everything ``evidence verify`` checks, in the order a reviewer would want it named."""
+def verify_evidence(
+    store: EvidenceStore,
+    anchors: Sequence[AnchorSink] = (),
+    trusted: Sequence[VerifyKey] = (),
+) -> VerifyReport:
+    """Everything ``evidence verify`` checks, in the order a reviewer would want it named.
+
+    ``trusted`` are the public keys from outside the database (the configured signing key's,
+    ``evidence_public_key``); without one, signatures are only checked for consistency.
+    """
     report = store.verify()
-    events = store.events()
-    start_seq = events[0].seq - 1 if events else 0
+    head = report.recorded_head
+    events = [e for e in store.events() if e.seq <= head[0]]
+    start_seq = report.start_seq
+    signing = check_signatures(events, report.head_signatures, head, start_seq, trusted)
     artifacts = logged_artifacts(events)
     artifact_problems = [p for a in artifacts if (p := artifact_problem(a)) is not None]
     read = [a for sink in anchors for a in sink.read_anchors()]
@@ -96,7 +109,7 @@ def verify_evidence(store: EvidenceStore, anchors: Sequence[AnchorSink] = ()) ->
     problems: list[str] = []
     if not report.chain.ok:
         problems.append(describe_entry(events, report.chain.first_bad_seq, report.chain.reason))
-    problems += report.mismatches + artifact_problems + anchor_problems
+    problems += signing.problems + report.mismatches + artifact_problems + anchor_problems
     return VerifyReport(
         ok=not problems,
         first_broken=problems[0] if problems else None,
@@ -104,5 +117,6 @@ def verify_evidence(store: EvidenceStore, anchors: Sequence[AnchorSink] = ()) ->
         rows_checked=report.rows_checked,
         artifacts_checked=len(artifacts),
         anchors_checked=len(read),
+        signing=signing,
         problems=problems,
     )

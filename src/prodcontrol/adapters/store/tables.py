@@ -23,9 +23,11 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -272,6 +274,19 @@ class EventRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(HASH)
     hash: Mapped[str] = mapped_column(HASH, unique=True)
+    format: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+
+
+class HeadSignatureRow(Base):
+    """A signature over the head ``(seq, hash)`` a commit left, by the key in force then."""
+
+    __tablename__ = "pc_head_signatures"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(HASH)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
+    signed_at: Mapped[datetime]
 
 
 class ChainHeadRow(Base):
