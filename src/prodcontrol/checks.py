@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from prodcontrol import escalation
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import (
     VERDICT_ORDER,
     Control,
@@ -513,6 +514,7 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
         rt.store.record_event(
             "escalation_failed", "run", run.id, ctx.model, {"error": f"{exc!r}"[:2000]}
         )
+    anchor_if_due(rt)
     return result
 
 

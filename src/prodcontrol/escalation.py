@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prodcontrol import finding_groups as groups
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
 from prodcontrol.engine import escalation as timing
@@ -462,6 +463,7 @@ def tick(rt: Runtime) -> TickResult:
                 result=result,
             )
         _count_breaches(rt, escalation, gate, now, result)
+    anchor_if_due(rt)
     return result
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
 from prodcontrol.cli.output import console, emit, emit_object, err_console
-from prodcontrol.errors import EXIT_CONTROLS_FAILED, UsageError
+from prodcontrol.errors import EXIT_CONTROLS_FAILED, EXIT_UNREACHABLE, UsageError
 from prodcontrol.evidence.period import parse_day, period
+
+if TYPE_CHECKING:
+    from prodcontrol.evidence.integrity import VerifyPolicy
+    from prodcontrol.runtime import Runtime
 
 evidence_app = typer.Typer(help="Tamper-evident evidence: verify, export, map, purge.")
 
@@ -35,8 +39,10 @@ def verify(
     from prodcontrol.evidence.integrity import verify_evidence
 
     rt = runtime()
-    report = verify_evidence(rt.store, anchor_sinks(rt.settings), rt.trusted_keys())
-    summary = {
+    report = verify_evidence(
+        rt.store, anchor_sinks(rt.settings), rt.trusted_keys(), verify_policy(rt)
+    )
+    summary: dict[str, object] = {
         "intact": report.ok,
         "signing": report.signing.state,
         "signed_by": report.signing.key_id,
@@ -46,9 +52,25 @@ def verify(
         "rows_checked": report.rows_checked,
         "artifacts_checked": report.artifacts_checked,
         "anchors_checked": report.anchors_checked,
+        "newest_anchor": report.newest_anchor,
         "first_broken": report.first_broken,
     }
+    for warning in report.warnings if not as_json else []:
+        err_console.print(f"[yellow]note:[/yellow] {warning}", highlight=False)
+    summary["warnings"] = report.warnings if as_json else len(report.warnings)
     _finish(summary | {"problems": report.problems}, report.ok, as_json, "Evidence store")
+
+
+def verify_policy(rt: Runtime) -> VerifyPolicy:
+    from datetime import timedelta
+
+    from prodcontrol.evidence.integrity import VerifyPolicy
+
+    return VerifyPolicy(
+        now=rt.clock.now(),
+        anchor_max_age=timedelta(seconds=rt.settings.evidence_anchor_max_age_s),
+        retention_days=rt.settings.retention_days,
+    )
 
 
 def _verify_pack(pack: Path, as_json: bool) -> None:
@@ -220,23 +242,27 @@ def frameworks(  # noqa: PLR0917 - Typer maps each option to one parameter
 
 @evidence_app.command("anchor")
 def anchor(as_json: JsonOpt = False) -> None:
-    """Copy today's chain head to the anchors outside the database (schedule it daily)."""
-    from prodcontrol.adapters.mlflow_anchor import anchor_sinks
-    from prodcontrol.evidence.anchor import write_anchors
+    """Anchor the signed chain head now (control runs and ticks already do it automatically)."""
+    from prodcontrol.anchoring import anchor_if_due
 
     rt = runtime()
-    sinks = anchor_sinks(rt.settings)
-    written = write_anchors(rt.store, sinks, rt.clock.now())
+    outcome = anchor_if_due(rt, force=True)
+    if outcome is None:
+        raise UsageError("anchoring failed; see the log above")
     emit_object(
         {
-            "day": written.day,
-            "entry": written.seq,
-            "hash": written.hash,
-            "written_to": [s.name for s in sinks],
+            "entry": outcome.seq,
+            "hash": outcome.hash,
+            "written_to": outcome.written_to,
+            "failed": outcome.failed,
+            "skipped": outcome.skipped,
+            "recorded_as_entry": outcome.event_seq,
         },
         as_json=as_json,
-        title="Chain head anchored",
+        title="Chain head anchored" if outcome.written_to else "Nothing anchored",
     )
+    if outcome.failed:
+        raise typer.Exit(EXIT_UNREACHABLE)
 
 
 @evidence_app.command("purge")
@@ -247,12 +273,19 @@ def purge(
 ) -> None:
     """Delete evidence older than a day; refused inside the retention period; the purge is
     itself recorded in the chain."""
+    from prodcontrol.adapters.mlflow_anchor import anchor_sinks
+
     rt = runtime()
     store = rt.store
     if not hasattr(store, "purge"):
         raise UsageError(f"{type(store).__name__} cannot purge evidence")
+    sinks = anchor_sinks(rt.settings)
+    anchors = [a for sink in sinks for a in sink.read_anchors()] if sinks else None
     report = store.purge(
-        parse_day(before, "--before"), retention_days=rt.settings.retention_days, by=by
+        parse_day(before, "--before"),
+        retention_days=rt.settings.retention_days,
+        by=by,
+        anchors=anchors,
     )
     removed = _remove_files(report.artifact_paths, rt.settings.artifact_dir)
     emit_object(

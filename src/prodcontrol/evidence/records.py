@@ -344,6 +344,7 @@ class HeadSignature(Record):
     hash: str
     key_id: str
     signature: str
+    from_seq: int = Field(0, ge=0, description="the head the commit started from")
 
 
 class ChainReport(Record):

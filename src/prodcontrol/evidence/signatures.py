@@ -155,14 +155,18 @@ def check_signatures(
     hashes = {e.seq: e.hash for e in events}
     head_seq, head_hash = head
     checked, last_good = 0, start_seq
+    previous: HeadSignature | None = None
     for signature in sorted(signatures, key=lambda s: s.seq):
         if signature.seq <= start_seq:
             continue  # signs an entry a recorded purge removed
         problem = _signature_problem(signature, hashes, entries, keys, head_seq, last_good)
+        if problem is None:
+            problem = _gap_problem(previous, signature, entries, start_seq)
         if problem is not None:
             problems.append(problem)
         else:
             last_good = signature.seq
+        previous = signature
         checked += 1
     signed_store = bool(entries or signatures or trusted)
     current = _in_force(entries, head_seq)
@@ -202,6 +206,34 @@ def check_signatures(
     )
 
 
+def _gap_problem(
+    previous: HeadSignature | None,
+    signature: HeadSignature,
+    entries: Sequence[KeyEntry],
+    start_seq: int,
+) -> str | None:
+    """Entries appended between two signed commits, by someone without the key."""
+    if previous is not None and signature.from_seq != previous.seq:
+        if signature.from_seq > previous.seq:
+            return (
+                f"entries {previous.seq + 1} to {signature.from_seq} were appended without the "
+                f"signing key between two signed commits (entry {signature.seq} was signed by "
+                f"a commit that started from entry {signature.from_seq})"
+            )
+        return (
+            f"entry {signature.seq}: its commit started from entry {signature.from_seq}, "
+            f"before the previous signed head {previous.seq}: signatures were re-ordered"
+        )
+    first_key = next((e.seq for e in entries), None)
+    first_commit = first_key is not None and signature.from_seq < first_key <= signature.seq
+    if previous is None and first_key is not None and first_key > start_seq and not first_commit:
+        return (
+            f"entry {signature.seq}: the oldest signature left does not belong to the "
+            f"commit that chained the first key (entry {first_key}): signatures were removed"
+        )
+    return None
+
+
 def _signature_problem(  # noqa: PLR0917 - one signature and the context it is checked in
     signature: HeadSignature,
     hashes: dict[int, str],
@@ -228,7 +260,7 @@ def _signature_problem(  # noqa: PLR0917 - one signature and the context it is c
             f"{in_force or 'none'}"
         )
     key = keys.get(signature.key_id)
-    document = head_document(seq, signature.hash, signature.key_id)
+    document = head_document(seq, signature.hash, signature.key_id, signature.from_seq)
     if key is None or not key.verify(document, signature.signature):
         return f"entry {seq}: the head signature does not verify with key {signature.key_id}"
     return None

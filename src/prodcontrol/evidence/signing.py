@@ -167,16 +167,22 @@ def _read_key_file(path: Path) -> bytes:
 # --------------------------------------------------------------------------- documents
 
 
-def head_document(seq: int, digest: str, key_id: str) -> dict[str, Any]:
-    return {"type": HEAD_TYPE, "seq": seq, "hash": digest, "key_id": key_id}
+def head_document(seq: int, digest: str, key_id: str, from_seq: int) -> dict[str, Any]:
+    """What a commit signs: the head it leaves, and the head it started from.
+
+    ``from_seq`` ties consecutive signatures together: a commit that started from entry 100
+    proves nobody appended entries between the previous signed head (100) and it.
+    """
+    return {"type": HEAD_TYPE, "seq": seq, "hash": digest, "key_id": key_id, "from_seq": from_seq}
 
 
-def sign_head(key: SigningKey, seq: int, digest: str) -> HeadSignature:
+def sign_head(key: SigningKey, seq: int, digest: str, from_seq: int) -> HeadSignature:
     return HeadSignature(
         seq=seq,
         hash=digest,
         key_id=key.key_id,
-        signature=key.sign(head_document(seq, digest, key.key_id)),
+        signature=key.sign(head_document(seq, digest, key.key_id, from_seq)),
+        from_seq=from_seq,
     )
 
 

@@ -102,6 +102,12 @@ class LogMixin(StoreBase):
         with self._read() as session:
             return self._head(session)
 
+    def latest_event(self, kind: str) -> Event | None:
+        stmt = select(EventRow).where(EventRow.kind == kind).order_by(EventRow.seq.desc()).limit(1)
+        with self._read() as session:
+            row = session.scalars(stmt).first()
+            return event_from_row(row) if row is not None else None
+
     def head_signatures(self, after_seq: int = 0) -> list[HeadSignature]:
         with self._read() as session:
             return self._signatures(session, after_seq)
@@ -114,7 +120,13 @@ class LogMixin(StoreBase):
             .order_by(HeadSignatureRow.seq)
         )
         return [
-            HeadSignature(seq=r.seq, hash=r.hash, key_id=r.key_id, signature=r.signature)
+            HeadSignature(
+                seq=r.seq,
+                hash=r.hash,
+                key_id=r.key_id,
+                signature=r.signature,
+                from_seq=r.from_seq,
+            )
             for r in session.scalars(stmt)
         ]
 

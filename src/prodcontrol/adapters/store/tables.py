@@ -263,7 +263,7 @@ class EventRow(Base):
     """The log. ``payload`` is the canonical JSON text that was hashed, stored byte for byte."""
 
     __tablename__ = "pc_events"
-    __table_args__ = (Index(None, "subject_type", "subject_id"),)
+    __table_args__ = (Index(None, "subject_type", "subject_id"), Index(None, "kind", "seq"))
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime]
@@ -286,6 +286,7 @@ class HeadSignatureRow(Base):
     hash: Mapped[str] = mapped_column(HASH)
     key_id: Mapped[str] = mapped_column(String(64))
     signature: Mapped[str] = mapped_column(String(200))
+    from_seq: Mapped[int] = mapped_column(BigInteger)
     signed_at: Mapped[datetime]
 
 

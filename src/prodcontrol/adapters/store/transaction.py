@@ -208,6 +208,6 @@ class WriteTx:
                 f"key {self.signer.key_id}, so nothing was written: configure the store's key, "
                 "or replace it with `prodcontrol evidence rotate-key`"
             )
-        signature = sign_head(self.signer, self._head.seq, self._head.hash)
+        signature = sign_head(self.signer, self._head.seq, self._head.hash, self._start_seq)
         self.session.add(HeadSignatureRow(**signature.model_dump(), signed_at=self.now))
         self.session.flush()
