@@ -11,11 +11,12 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -23,7 +24,14 @@ from pydantic_settings import (
 
 from prodcontrol.errors import ConfigError, Problem
 
-SECRET_FIELDS = ("slack_bot_token", "slack_signing_secret", "web_token")
+SECRET_FIELDS = (
+    "slack_bot_token",
+    "slack_signing_secret",
+    "web_token",
+    "smtp_password",
+    "web_link_secret",
+    "mlflow_webhook_secret",
+)
 CONFIG_ENV = "PRODCONTROL_CONFIG"
 DEFAULT_CONFIG = Path("prodcontrol.toml")
 
@@ -49,10 +57,27 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_base_url: str = "https://slack.com/api/"
-    web_base_url: str = "http://127.0.0.1:8321"
+    web_base_url: str = Field(
+        "http://127.0.0.1:8000", description="links in messages; default: where `serve` listens"
+    )
     web_token: SecretStr | None = None
     web_auth_header: str | None = Field(None, description="trusted reverse-proxy user header")
+    web_trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of the proxies whose web_auth_header is believed; empty: ignored",
+    )
     prefect_ui_url: str | None = None
+    smtp_host: str | None = Field(None, description="SMTP relay for e-mail escalations")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_from: str | None = Field(None, description="From: address of escalation e-mails")
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no AUTH")
+    smtp_password: SecretStr | None = None
+    web_link_secret: SecretStr | None = Field(
+        None, description="signs the one-time decision links in e-mails; unset: no links"
+    )
+    mlflow_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC secret MLflow signs its registry webhooks with"
+    )
     retention_days: int = Field(183, ge=1, description="minimum evidence retention (EU AI Act 19)")
     evidence_signing_key: str | None = Field(
         None, description="Ed25519 key signing the chain: a PEM file path (or the PEM, env only)"
@@ -69,6 +94,14 @@ class Settings(BaseSettings):
     evidence_anchor_max_age_s: int = Field(
         86400, ge=60, description="verify fails when entries stay unanchored longer than this"
     )
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _cidr_list(cls, value: Any) -> Any:
+        """``PRODCONTROL_WEB_TRUSTED_PROXIES=10.0.0.5/32,10.1.0.0/16`` (or a TOML list)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -168,7 +201,13 @@ def _secrets_in_file(path: Path) -> list[Problem]:
 
 def _unknown_env() -> list[Problem]:
     known = {f"PRODCONTROL_{name.upper()}" for name in Settings.model_fields}
-    known |= {CONFIG_ENV, "PRODCONTROL_REQUIRE_POSTGRES", "PRODCONTROL_REQUIRE_CHROMIUM"}
+    # PRODCONTROL_TOKEN is the person's own credential, read by the CLI, not a setting
+    known |= {
+        CONFIG_ENV,
+        "PRODCONTROL_TOKEN",
+        "PRODCONTROL_REQUIRE_POSTGRES",
+        "PRODCONTROL_REQUIRE_CHROMIUM",
+    }
     return [
         Problem("environment", 0, name, "unknown PRODCONTROL_ variable; check the spelling")
         for name in os.environ

@@ -22,6 +22,7 @@ from evidence_seed import EXAMPLES, Seeded, seeded_store
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 from prodcontrol.web.app import create_app
+from prodcontrol.web.server import server_config
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HEADER = "X-Forwarded-User"
@@ -51,13 +52,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         inventory_dir=EXAMPLES,
         database_url=url,
         web_auth_header=HEADER,
+        web_trusted_proxies=["127.0.0.1/32"],  # the browser comes from 127.0.0.1, as a proxy
         web_token=SecretStr(TOKEN),
     )
     rt = Runtime(settings, clock=clock, store=store, config=config)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(server_config(create_app(rt), "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -117,6 +117,12 @@ def test_the_fleet_page_lists_the_example_models(site: Site, browser: object) ->
     assert set(shown) == set(site.rt.config.inventory.models)
     fraud = page.locator('tr[data-model="fraud-detector"]')  # type: ignore[attr-defined]
     assert "fail" in fraud.inner_text() and "Chen Wei" in fraud.inner_text()
+    heatmap = page.locator("#heatmap svg.heatmap")  # type: ignore[attr-defined]
+    assert heatmap.bounding_box()["width"] > 300
+    latest = {v.control_id: v.verdict for v in site.rt.store.latest_verdicts("fraud-detector")}
+    control, verdict = next(iter(latest.items()))
+    cell = heatmap.locator(f'g[id$="-cell-fraud-detector-{control}"]')
+    assert cell.text_content().strip() == verdict
     shot(page, "web-fleet.png")
 
 
@@ -128,9 +134,9 @@ def test_the_model_page_shows_the_score_plot(site: Site, browser: object) -> Non
     controls = site.rt.config.controls_for(site.rt.config.model("fraud-detector"))
     assert plots.count() == len(controls)
     drift = page.locator('svg.score-plot[aria-label^="dataset-drift"]')  # type: ignore[attr-defined]
-    assert drift.locator("circle.point").count() == 5
-    assert drift.locator('circle[data-verdict="fail"]').count() >= 1
-    assert drift.locator("line.threshold-fail").count() == 1
+    assert drift.locator('g[id$="-points-fail"] use').count() >= 1
+    assert drift.locator('g[id*="-points-"] use').count() == 5  # one mark per run
+    assert drift.locator('g[id$="-threshold-fail"]').count() == 1
     assert drift.bounding_box()["width"] > 300  # drawn, not just present
     assert "escalation acknowledged" in page.locator("#timeline").inner_text()  # type: ignore[attr-defined]
     shot(page, "web-model.png")
@@ -144,6 +150,7 @@ def test_an_unauthenticated_request_is_refused(site: Site, browser: object) -> N
     assert page.goto(site.url + "/models/fraud-detector").status == 401  # type: ignore[attr-defined]
     assert page.goto(site.url + "/pack.zip").status == 401  # type: ignore[attr-defined]
     assert page.goto(site.url + "/?token=wrong").status == 401  # type: ignore[attr-defined]
+    assert page.goto(site.url + f"/?token={TOKEN}").status == 401  # type: ignore[attr-defined]
     assert page.goto(site.url + "/healthz").status == 200  # type: ignore[attr-defined]
 
 

@@ -37,6 +37,9 @@ TABLES = {
     "pc_events",
     "pc_chain_head",
     "pc_head_signatures",
+    "pc_personal_tokens",
+    "pc_seen_requests",
+    "pc_decision_credentials",
     VERSION_TABLE,
 }
 

@@ -26,6 +26,7 @@ from prodcontrol.catalog.schema import (
     PerformanceControl,
     ValueControl,
 )
+from prodcontrol.catalog.suggest import did_you_mean
 from prodcontrol.catalog.types import CONTROLLED_STAGES, OWNER_ROLES
 from prodcontrol.errors import ConfigError, Problem
 
@@ -39,6 +40,7 @@ def load_config(catalog_dir: Path, inventory_dir: Path) -> Config:
     problems += _duplicates(catalog_docs, "frameworks.yaml", "frameworks", "id")
     problems += _duplicates(inventory_docs, "models.yaml", "models", "name")
     problems += _duplicates(inventory_docs, "people.yaml", "people", "id")
+    problems += _one_human_one_vote(inventory_docs)
     if catalog is not None:
         problems += list(check_catalog(catalog, catalog_docs))
     if catalog is not None and inventory is not None:
@@ -74,6 +76,36 @@ def _duplicates(docs: Docs, name: str, key: str, id_field: str) -> list[Problem]
     return problems
 
 
+def _one_human_one_vote(docs: Docs) -> list[Problem]:
+    """Two people entries with one e-mail or one Slack id would let one human vote twice."""
+    doc = docs.get("people.yaml")
+    items = doc.data.get("people") if doc is not None and isinstance(doc.data, dict) else None
+    if doc is None or not isinstance(items, list):
+        return []
+    problems = []
+    for field, what in (("email", "e-mail"), ("slack_id", "Slack user")):
+        seen: dict[str, tuple[int, Any]] = {}
+        for position, item in enumerate(items):
+            value = item.get(field) if isinstance(item, dict) else None
+            if not isinstance(value, str) or not value.strip():
+                continue
+            key = value.strip().lower() if field == "email" else value.strip()
+            if key not in seen:
+                seen[key] = (position, item.get("id"))
+                continue
+            first, first_id = seen[key]
+            where = f"{doc.path}:{doc.index.line_of(doc.data, ('people', first, field))}"
+            problems.append(
+                doc.problem(
+                    ("people", position, field),
+                    f"people[{item.get('id')}].{field}",
+                    f"{field} {value} is also people[{first_id}]'s at {where}; one {what} is "
+                    "one person (one vote on a two-person gate): give each person their own",
+                )
+            )
+    return problems
+
+
 def check_catalog(catalog: Catalog, docs: Docs) -> Iterator[Problem]:
     controls_doc, tiers_doc = docs["controls.yaml"], docs["tiers.yaml"]
     clause_ids = catalog.clause_ids()
@@ -99,7 +131,8 @@ def check_catalog(catalog: Catalog, docs: Docs) -> Iterator[Problem]:
                 yield tiers_doc.problem(
                     ("tiers", tier_id, "controls", j),
                     f"tiers.{tier_id}.controls",
-                    f"unknown control '{control_id}'; known controls: {known_controls}",
+                    f"unknown control '{control_id}'{did_you_mean(control_id, catalog.controls)}"
+                    f"; known controls: {known_controls}",
                 )
         for control_id in tier.thresholds:
             if control_id not in tier.controls:
@@ -118,19 +151,8 @@ def check_catalog(catalog: Catalog, docs: Docs) -> Iterator[Problem]:
 
 
 def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Iterator[Problem]:
-    models_doc, people_doc = docs["models.yaml"], docs["people.yaml"]
+    models_doc = docs["models.yaml"]
     tiers = ", ".join(sorted(catalog.tiers))
-    slack_ids: dict[str, str] = {}
-    for position, person in enumerate(inventory.people.values()):
-        if person.slack_id and person.slack_id in slack_ids:
-            yield people_doc.problem(
-                ("people", position, "slack_id"),
-                f"people[{person.id}].slack_id",
-                f"slack_id {person.slack_id} is also {slack_ids[person.slack_id]}'s; "
-                "one Slack user is one person",
-            )
-        elif person.slack_id:
-            slack_ids[person.slack_id] = person.id
     positions = _positions(models_doc, "models", "name")
     for model in inventory.models.values():
         where = ("models", positions.get(model.name, 0))
@@ -139,7 +161,8 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
             yield models_doc.problem(
                 (*where, "tier"),
                 f"{label}.tier",
-                f"unknown tier '{model.tier}'; use one of: {tiers}",
+                f"unknown tier '{model.tier}'{did_you_mean(model.tier, catalog.tiers)}; "
+                f"use one of: {tiers}",
             )
         for role, person_id in model.owners.assigned().items():
             owner = inventory.people.get(person_id)
@@ -147,7 +170,9 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
                 yield models_doc.problem(
                     (*where, "owners", role),
                     f"{label}.owners.{role}",
-                    f"unknown person '{person_id}'; add them to people.yaml or use an existing id",
+                    f"unknown person '{person_id}'"
+                    f"{did_you_mean(person_id, inventory.people)}; add them to people.yaml or "
+                    "use an existing id",
                 )
             elif role not in owner.roles:
                 yield models_doc.problem(
@@ -156,9 +181,39 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
                     f"'{person_id}' does not hold the role {role} in people.yaml; "
                     "add the role to that person or name someone who holds it",
                 )
+        yield from _data_contract(model, models_doc, where, label)
         yield from _use_case(catalog, model, models_doc, where, label)
         if model.stage in CONTROLLED_STAGES:
             yield from _readiness(catalog, model, models_doc, where, label)
+
+
+def _data_contract(model: Any, doc: Any, where: tuple[str, int], label: str) -> Iterator[Problem]:
+    """Each declared column has one role: a feature of one kind, the target or the prediction."""
+    data = model.data
+    if data is None:
+        return
+    roles = {data.target_column: "target_column", data.prediction_column: "prediction_column"}
+    seen: dict[str, str] = {}
+    for group in ("numerical", "categorical"):
+        for position, column in enumerate(getattr(data, group)):
+            loc = (*where, "data", group, position)
+            if column in roles and column:
+                role = roles[column]
+                yield doc.problem(
+                    loc,
+                    f"{label}.data.{group}",
+                    f"'{column}' is the {role} and is also listed as a feature; the "
+                    f"{role.removesuffix('_column')} is never an input feature: remove it from "
+                    f"data.{group}",
+                )
+            elif column in seen:
+                yield doc.problem(
+                    loc,
+                    f"{label}.data.{group}",
+                    f"'{column}' is listed twice (also in data.{seen[column]}); keep each column "
+                    "in one list",
+                )
+            seen.setdefault(column, group)
 
 
 def _positions(doc: Any, key: str, id_field: str) -> dict[Any, int]:
@@ -180,7 +235,8 @@ def _use_case(
         yield doc.problem(
             (*where, "use_case", "tier_requested"),
             f"{label}.use_case.tier_requested",
-            f"unknown tier '{use_case.tier_requested}'; use one of: "
+            f"unknown tier '{use_case.tier_requested}'"
+            f"{did_you_mean(use_case.tier_requested, catalog.tiers)}; use one of: "
             + ", ".join(sorted(catalog.tiers)),
         )
     tier = catalog.tiers.get(model.tier)

@@ -34,7 +34,13 @@ from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings, load_settings
 
 MARKER = ".prodcontrol-demo"
-COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "bold red"}
+COLOURS = {
+    "not_applicable": "dim",
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "error": "bold red",
+}
 DEMO_FILES = (
     "evidence.db",
     "mlflow.db",
@@ -53,6 +59,15 @@ def demo(
     keep: bool = typer.Option(
         False, "--keep", help="Keep the evidence of an earlier demo instead of starting afresh."
     ),
+    history: int = typer.Option(
+        30,
+        "--history",
+        min=0,
+        max=400,
+        metavar="DAYS",
+        help="Run the loop over this many past days first (simulated clock), so the charts "
+        "and the operating review show trends; 0 skips it.",
+    ),
 ) -> None:
     """Run the whole story on the example models: controls, waiver, gate, escalation, rollback."""
     started = time.monotonic()
@@ -65,6 +80,8 @@ def demo(
     rt = Runtime(settings)
     _step_validate(rt)
     _step_seed(rt)
+    if history:
+        _step_history(rt, history)
     results = _step_flows(rt)
     _drain(rt, "what owners were sent")
     _step_waiver(rt, results)
@@ -157,6 +174,24 @@ def _step_seed(rt: Runtime) -> None:
     console.print(f"MLflow tracking store: {rt.settings.resolved_tracking_uri}")
 
 
+def _step_history(rt: Runtime, days: int) -> None:
+    from prodcontrol.demo_history import history_runtime, simulate
+
+    console.rule(f"[bold]2b. The last {days} days, on a simulated clock")
+    started = time.monotonic()
+    past, clock, end = history_runtime(rt, days)
+    with warnings.catch_warnings(), console.status("running the daily controls…") as status:
+        warnings.simplefilter("ignore")
+        report = simulate(past, days, clock=clock, end=end, progress=status.update)
+    console.print(
+        f"{report.runs} scheduled runs over {days} days: {report.findings} finding(s), "
+        f"{report.acknowledged} acknowledgement(s), {report.decisions} decision(s), "
+        f"{report.expired} gate(s) timed out, in {time.monotonic() - started:.0f} s; the drift "
+        "rises as the current data comes in"
+    )
+    console.print(f"[dim]messages of those days are in {rt.settings.outbox_file}[/]")
+
+
 def _step_flows(rt: Runtime) -> dict[str, Any]:
     from prodcontrol.orchestration.flows import control_flow
     from prodcontrol.orchestration.runtimes import register
@@ -214,7 +249,7 @@ def _step_waiver(rt: Runtime, results: dict[str, Any]) -> None:
         console.print(f"{medium} has no open finding; nothing to waive")
         return
     tier = rt.config.tier(rt.config.model(medium))
-    approver = _holder(rt, medium, "exception")
+    approver = _signed_in(rt, _holder(rt, medium, "exception")).person
     for finding in findings:
         waiver = waivers.grant(
             rt,
@@ -228,6 +263,30 @@ def _step_waiver(rt: Runtime, results: dict[str, Any]) -> None:
             f"({finding.verdict}) until {waiver.expires_at:%Y-%m-%d}; the next run re-opens it "
             "after expiry"
         )
+
+
+_tokens: dict[str, str] = {}
+
+
+def _signed_in(rt: Runtime, person: str) -> Any:
+    """The demo's people decide with their own personal tokens, as PRODCONTROL_TOKEN would.
+
+    The first use bootstraps the mlops_admin's token; the admin then issues everyone else's.
+    """
+    from prodcontrol.identity import service as identity
+
+    if not _tokens or not rt.identity.list_tokens():
+        _tokens.clear()
+        admin = next(
+            p.id for p in rt.config.inventory.people.values() if identity.ADMIN_ROLE in p.roles
+        )
+        _tokens[admin] = identity.issue(rt, admin, by=None, bootstrap=True).text
+        console.print(f"personal token issued to {admin} (mlops_admin, --bootstrap)")
+    if person not in _tokens:
+        admin_actor = identity.authenticate(rt, next(iter(_tokens.values())))
+        _tokens[person] = identity.issue(rt, person, by=admin_actor, expires_days=1).text
+        console.print(f"personal token issued to {person} by {admin_actor.person}")
+    return identity.authenticate(rt, _tokens[person])
 
 
 def _step_gate(rt: Runtime, results: dict[str, Any]) -> None:
@@ -247,18 +306,27 @@ def _step_gate(rt: Runtime, results: dict[str, Any]) -> None:
         f"times out at {gate.due_at:%H:%M} UTC with action '{gate.on_timeout}'"
     )
     owners = entry.owners.assigned()
-    first, requester = owners["operating_risk"], owners["model_behaviour"]
+    first = _signed_in(rt, owners["operating_risk"])
+    requester = owners["model_behaviour"]
     decisions.decide(
         rt,
         gate.id,
-        person=first,
+        person=first.person,
         decision="approve",
         channel="cli",
         reason="drift explained by the holiday campaign",
+        credential=first.credential,
     )
-    console.print(f"[green]approved[/] by {first} (1 of {gate.required_approvals})")
+    console.print(f"[green]approved[/] by {first.person} (1 of {gate.required_approvals})")
     try:
-        decisions.decide(rt, gate.id, person=requester, decision="approve", channel="slack")
+        decisions.decide(
+            rt,
+            gate.id,
+            person=requester,
+            decision="approve",
+            channel="slack",
+            credential=f"slack:{rt.config.inventory.people[requester].slack_id}",
+        )
     except DecisionRefused as exc:
         console.print(f"[red]refused[/] {requester}: {exc}")
     _fast_forward(rt, gate, escalation, decisions)
@@ -361,7 +429,7 @@ def _tally(values: Iterable[str]) -> str:
 
 
 def _worst(verdicts: dict[str, str]) -> str:
-    order = ["pass", "warn", "fail", "error"]
+    order = ["not_applicable", "pass", "warn", "fail", "error"]
     return max(verdicts.values(), key=order.index, default="-")
 
 
