@@ -19,6 +19,7 @@ from prodcontrol.cli import (
     serve_cmd,
     token_cmds,
     usecase_cmds,
+    webhook_cmds,
 )
 from prodcontrol.cli.app import app, run
 
@@ -36,6 +37,7 @@ gate_cmds.register(app)
 action_cmds.register(app)
 flow_cmds.register(app)
 token_cmds.register(app)
+webhook_cmds.register(app)
 
 
 def main() -> None:
