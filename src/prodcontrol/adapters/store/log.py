@@ -158,7 +158,7 @@ class LogMixin(StoreBase):
 def _with_defaults(logged: dict[RecordKey, dict[str, Any]]) -> dict[RecordKey, dict[str, Any]]:
     """Records logged before a migration added a field with a default read with that default.
 
-    A row written before ``0002`` gets the new column's default; its logged record never named
+    A row written before ``0003`` gets the new column's default; its logged record never named
     the field, and still says the same thing.
     """
     for (subject_type, _), record in logged.items():

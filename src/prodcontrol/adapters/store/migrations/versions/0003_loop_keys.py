@@ -9,8 +9,8 @@ per lead finding, and the queue columns of version-bound actions.
   ticker, retried with backoff while the registry is unreachable, dead-lettered after the
   tier's limit. One decision per person per gate was already ``uq_pc_decisions_gate_id_person``.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: identity_tokens_replay
 Create Date: 2026-12-01
 """
 
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0003"
+down_revision: str | None = "identity_tokens_replay"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
