@@ -1,6 +1,6 @@
 """Deployable entry point: the high-tier control sweep (schedule and timezone from tiers.yaml).
 
-``prodcontrol deploy`` and ``prefect.yaml`` point here; run it once with
+``prodcontrol deploy`` points here; run it once with
 ``prodcontrol sweep --tier high``.
 """
 

@@ -29,6 +29,7 @@ from prodcontrol.evidence.records import (
     GateIn,
     NotificationIn,
 )
+from prodcontrol.identity import service as identity
 from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,13 @@ def decide(
     decision: DecisionValue,
     channel: Channel,
     reason: str = "",
+    credential: str | None = None,
 ) -> Gate:
     """Record ``person``'s decision on the gate; apply the outcome when the gate closes.
+
+    ``credential`` names what proved the person (``token:<id>``, ``slack:<user>``, ...): a
+    credential that already decided on the gate for someone else is refused (one credential,
+    one vote), and it is logged with the decision.
 
     Raises DecisionRefused (recorded as a ``decision_refused`` event) when the rules refuse,
     StoreConflict when the gate kept changing under two attempts.
@@ -103,6 +109,10 @@ def decide(
             now=rt.clock.now(),
             known_person=person in rt.config.inventory.people,
         )
+        if credential is not None and not isinstance(verdict, rules.Refusal):
+            reused = identity.check_credential(rt, gate_id, person, credential)
+            if reused is not None:
+                verdict = rules.Refusal(code="same_credential", message=reused, could_decide=[])
         if isinstance(verdict, rules.Refusal):
             _record_refusal(
                 rt,
@@ -142,6 +152,8 @@ def decide(
                 refusal=refusal,
             )
             raise
+        if credential is not None:
+            _note_credential(rt, updated, person, decision, credential)
         _changed(rt, updated)
         return updated
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
@@ -173,6 +185,19 @@ def _record_refusal(
             "gate_version": gate.version,
             "gate_status": gate.status,
         },
+    )
+
+
+def _note_credential(
+    rt: Runtime, gate: Gate, person: str, decision: DecisionValue, credential: str
+) -> None:
+    identity.note_credential(rt, gate.id, person, credential, rt.clock.now())
+    rt.store.record_event(
+        "identity.decision_credential",
+        "gate",
+        gate.id,
+        gate.model,
+        {"person": person, "decision": decision, "credential": credential},
     )
 
 

@@ -105,6 +105,7 @@ def complete(
     notes: str = "",
     approve: bool = True,
     channel: Channel = "cli",
+    credential: str | None = None,
 ) -> Gate:
     """Record ``person``'s review against the checklist and decide the pending review gate.
 
@@ -139,6 +140,7 @@ def complete(
         decision="approve" if approve else "reject",
         channel=channel,
         reason=reason,
+        credential=credential,
     )
     rt.store.record_event(
         "model_review_checklist",

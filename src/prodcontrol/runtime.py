@@ -15,6 +15,7 @@ from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.validate import load_config
 from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.evidence.port import EvidenceStore
+from prodcontrol.identity.port import IdentityStore
 from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry, Notifier
 from prodcontrol.settings import Settings, load_settings
 
@@ -30,7 +31,16 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        known = {"config", "store", "metrics", "registry", "datasets", "checker", "notifier"}
+        known = {
+            "config",
+            "store",
+            "identity",
+            "metrics",
+            "registry",
+            "datasets",
+            "checker",
+            "notifier",
+        }
         unknown = set(adapters) - known
         if unknown:
             raise TypeError(f"unknown adapter(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -56,6 +66,14 @@ class Runtime:
         url = self.settings.resolved_database_url
         ensure_schema(url)
         return SqlEvidenceStore(url, clock=self.clock)
+
+    @cached_property
+    def identity(self) -> IdentityStore:
+        """Personal tokens, the replay cache, decision credentials: beside the evidence."""
+        from prodcontrol.adapters.store.identity import SqlIdentityStore
+
+        store = self.store  # creates or migrates the schema first
+        return SqlIdentityStore(getattr(store, "url", self.settings.resolved_database_url))
 
     @cached_property
     def metrics(self) -> MetricSource:

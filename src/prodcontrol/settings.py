@@ -11,11 +11,12 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -52,8 +53,20 @@ class Settings(BaseSettings):
     web_base_url: str = "http://127.0.0.1:8321"
     web_token: SecretStr | None = None
     web_auth_header: str | None = Field(None, description="trusted reverse-proxy user header")
+    web_trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs of the proxies whose web_auth_header is believed; empty: ignored",
+    )
     prefect_ui_url: str | None = None
     retention_days: int = Field(183, ge=1, description="minimum evidence retention (EU AI Act 19)")
+
+    @field_validator("web_trusted_proxies", mode="before")
+    @classmethod
+    def _cidr_list(cls, value: Any) -> Any:
+        """``PRODCONTROL_WEB_TRUSTED_PROXIES=10.0.0.5/32,10.1.0.0/16`` (or a TOML list)."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -143,7 +156,13 @@ def _secrets_in_file(path: Path) -> list[Problem]:
 
 def _unknown_env() -> list[Problem]:
     known = {f"PRODCONTROL_{name.upper()}" for name in Settings.model_fields}
-    known |= {CONFIG_ENV, "PRODCONTROL_REQUIRE_POSTGRES", "PRODCONTROL_REQUIRE_CHROMIUM"}
+    # PRODCONTROL_TOKEN is the person's own credential, read by the CLI, not a setting
+    known |= {
+        CONFIG_ENV,
+        "PRODCONTROL_TOKEN",
+        "PRODCONTROL_REQUIRE_POSTGRES",
+        "PRODCONTROL_REQUIRE_CHROMIUM",
+    }
     return [
         Problem("environment", 0, name, "unknown PRODCONTROL_ variable; check the spelling")
         for name in os.environ

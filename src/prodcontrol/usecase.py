@@ -121,6 +121,7 @@ def decide(
     channel: Channel = "cli",
     reason: str = "",
     conditions: list[str] | None = None,
+    credential: str | None = None,
 ) -> list[Gate]:
     """Decide every pending use-case gate of ``model`` whose right ``person`` holds.
 
@@ -143,7 +144,13 @@ def decide(
     for gate in mine or pending[:1]:
         decided.append(
             decisions.decide(
-                rt, gate.id, person=person, decision=decision, channel=channel, reason=text
+                rt,
+                gate.id,
+                person=person,
+                decision=decision,
+                channel=channel,
+                reason=text,
+                credential=credential,
             )
         )
     if conditions:

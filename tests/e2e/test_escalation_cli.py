@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from identity_helpers import TokenBook
 from prodcontrol.cli import app, output
 from prodcontrol.cli.app import run
 from prodcontrol.evidence.records import FindingIn, VerdictIn
@@ -26,7 +27,9 @@ def cli_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config.write_text(f'state_dir = "{tmp_path / "state"}"\ninventory_dir = "{EXAMPLES}"\n')
     monkeypatch.setenv("PRODCONTROL_CONFIG", str(config))
     monkeypatch.setattr(output.console, "_width", 200)
+    monkeypatch.setenv("PRODCONTROL_TOKEN", "")
     rt = Runtime.from_options()
+    monkeypatch.setitem(BOOKS, tmp_path, TokenBook(rt))
     run = rt.store.start_run("credit-limit-regressor", "3", "medium", "cli")
     verdict = VerdictIn(
         control_id="dataset-drift",
@@ -41,6 +44,13 @@ def cli_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     finding = FindingIn(control_id="dataset-drift", severity="high", blocking=True)
     rt.store.finish_run(run.id, "failed", [verdict], [], [finding])
     return tmp_path
+
+
+BOOKS: dict[Path, TokenBook] = {}
+
+
+def token_for(cli_state: Path, person: str) -> str:
+    return BOOKS[cli_state].token(person)
 
 
 def invoke(*args: str) -> str:
@@ -64,6 +74,7 @@ def test_tick_send_list_and_ack(cli_state: Path) -> None:
     assert (sent["status"], sent["attempts"]) == ("sent", 1)
     assert json.loads(invoke("outbox", "list", "--dead", "--json")) == []
 
+    os.environ["PRODCONTROL_TOKEN"] = token_for(cli_state, "emeka")
     done = json.loads(invoke("escalations", "ack", row["id"], "--as", "emeka", "--json"))
     assert (done["status"], done["acknowledged_by"]) == ("acknowledged", "emeka")
 
@@ -71,6 +82,7 @@ def test_tick_send_list_and_ack(cli_state: Path) -> None:
 def test_ack_by_someone_without_a_stake_is_refused(cli_state: Path) -> None:
     invoke("escalations", "tick")
     [row] = json.loads(invoke("escalations", "list", "--json"))
+    os.environ["PRODCONTROL_TOKEN"] = token_for(cli_state, "ivan")
     assert run(["escalations", "ack", row["id"], "--as", "ivan"]) == 2  # DecisionRefused
     [still] = json.loads(invoke("escalations", "list", "--json"))
     assert still["status"] == "active"

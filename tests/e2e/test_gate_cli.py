@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from identity_helpers import TokenBook
 from prodcontrol.cli import action_cmds, app, gate_cmds, output
 from prodcontrol.cli.app import run
 from prodcontrol.evidence import Finding, FindingIn, VerdictIn
@@ -59,7 +60,20 @@ def rt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry) 
 
     for module in (gate_cmds, action_cmds):
         monkeypatch.setattr(module, "runtime", runtime)
+    monkeypatch.setenv("PRODCONTROL_TOKEN", "")
+    monkeypatch.setitem(BOOKS, "current", TokenBook(first))
     return first
+
+
+BOOKS: dict[str, TokenBook] = {}
+
+
+def _as_token_holder(args: tuple[str, ...]) -> list[str]:
+    """``--as PERSON`` in a test means: run with PERSON's own PRODCONTROL_TOKEN."""
+    if "--as" in args:
+        person = args[args.index("--as") + 1]
+        os.environ["PRODCONTROL_TOKEN"] = BOOKS["current"].token(person)
+    return list(args)
 
 
 def finding(rt: Runtime, model: str, version: str, verdict: str = "fail") -> Finding:
@@ -88,14 +102,14 @@ def finding(rt: Runtime, model: str, version: str, verdict: str = "fail") -> Fin
 
 
 def ok(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
+    result = CliRunner().invoke(app, _as_token_holder(args))
     assert result.exit_code == 0, result.output
     return result.stdout
 
 
 def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     capsys.readouterr()
-    assert run(list(args)) == 2
+    assert run(_as_token_holder(args)) == 2
     return capsys.readouterr().err
 
 

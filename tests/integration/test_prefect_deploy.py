@@ -1,4 +1,4 @@
-"""Deployments per tier (cron and timezone from tiers.yaml), prefect.yaml, and the CLI commands
+"""Deployments per tier (cron and timezone from tiers.yaml) and the CLI commands
 ``deploy``, ``run`` and ``sweep`` against the session's Prefect test harness."""
 
 from __future__ import annotations
@@ -40,20 +40,6 @@ def test_one_deployment_per_tier_on_its_cron_plus_the_ticker(tmp_path: Path) -> 
         path, _, name = spec.entrypoint.partition(":")
         assert (ROOT / path).is_file() and name in (ROOT / path).read_text()
     assert specs["escalation-ticker"].cron == "* * * * *"
-
-
-def test_prefect_yaml_names_the_same_deployments_and_schedules() -> None:
-    project = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    by_name = {d["name"]: d for d in project["deployments"]}
-    for tier, policy in TIERS.items():
-        deployment = by_name[f"{tier}-tier-controls"]
-        [schedule] = deployment["schedules"]
-        assert schedule["cron"] == policy["schedule"], tier
-        assert schedule["timezone"] == policy.get("timezone", "UTC")
-        assert deployment["entrypoint"] == f"flows/{tier}_tier.py:{tier}_tier_controls"
-        assert (ROOT / deployment["entrypoint"].split(":")[0]).is_file()
-    assert by_name["escalation-ticker"]["schedules"][0]["cron"] == "* * * * *"
-    assert by_name["weekly-digest"]["schedules"][0]["cron"] == "0 7 * * 1"
 
 
 def test_flow_entry_points_load_as_prefect_flows() -> None:

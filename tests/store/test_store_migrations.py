@@ -36,6 +36,9 @@ TABLES = {
     "pc_delivery_attempts",
     "pc_events",
     "pc_chain_head",
+    "pc_personal_tokens",
+    "pc_seen_requests",
+    "pc_decision_credentials",
     VERSION_TABLE,
 }
 

@@ -39,6 +39,7 @@ def load_config(catalog_dir: Path, inventory_dir: Path) -> Config:
     problems += _duplicates(catalog_docs, "frameworks.yaml", "frameworks", "id")
     problems += _duplicates(inventory_docs, "models.yaml", "models", "name")
     problems += _duplicates(inventory_docs, "people.yaml", "people", "id")
+    problems += _one_human_one_vote(inventory_docs)
     if catalog is not None:
         problems += list(check_catalog(catalog, catalog_docs))
     if catalog is not None and inventory is not None:
@@ -71,6 +72,36 @@ def _duplicates(docs: Docs, name: str, key: str, id_field: str) -> list[Problem]
             )
         else:
             seen[ident] = position
+    return problems
+
+
+def _one_human_one_vote(docs: Docs) -> list[Problem]:
+    """Two people entries with one e-mail or one Slack id would let one human vote twice."""
+    doc = docs.get("people.yaml")
+    items = doc.data.get("people") if doc is not None and isinstance(doc.data, dict) else None
+    if doc is None or not isinstance(items, list):
+        return []
+    problems = []
+    for field, what in (("email", "e-mail"), ("slack_id", "Slack user")):
+        seen: dict[str, tuple[int, Any]] = {}
+        for position, item in enumerate(items):
+            value = item.get(field) if isinstance(item, dict) else None
+            if not isinstance(value, str) or not value.strip():
+                continue
+            key = value.strip().lower() if field == "email" else value.strip()
+            if key not in seen:
+                seen[key] = (position, item.get("id"))
+                continue
+            first, first_id = seen[key]
+            where = f"{doc.path}:{doc.index.line_of(doc.data, ('people', first, field))}"
+            problems.append(
+                doc.problem(
+                    ("people", position, field),
+                    f"people[{item.get('id')}].{field}",
+                    f"{field} {value} is also people[{first_id}]'s at {where}; one {what} is "
+                    "one person (one vote on a two-person gate): give each person their own",
+                )
+            )
     return problems
 
 
@@ -118,19 +149,8 @@ def check_catalog(catalog: Catalog, docs: Docs) -> Iterator[Problem]:
 
 
 def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Iterator[Problem]:
-    models_doc, people_doc = docs["models.yaml"], docs["people.yaml"]
+    models_doc = docs["models.yaml"]
     tiers = ", ".join(sorted(catalog.tiers))
-    slack_ids: dict[str, str] = {}
-    for position, person in enumerate(inventory.people.values()):
-        if person.slack_id and person.slack_id in slack_ids:
-            yield people_doc.problem(
-                ("people", position, "slack_id"),
-                f"people[{person.id}].slack_id",
-                f"slack_id {person.slack_id} is also {slack_ids[person.slack_id]}'s; "
-                "one Slack user is one person",
-            )
-        elif person.slack_id:
-            slack_ids[person.slack_id] = person.id
     positions = _positions(models_doc, "models", "name")
     for model in inventory.models.values():
         where = ("models", positions.get(model.name, 0))

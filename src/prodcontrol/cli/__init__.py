@@ -17,6 +17,7 @@ from prodcontrol.cli import (
     report_cmds,
     review_cmds,
     serve_cmd,
+    token_cmds,
     usecase_cmds,
 )
 from prodcontrol.cli.app import app, run
@@ -34,6 +35,7 @@ check_cmd.register(app)
 gate_cmds.register(app)
 action_cmds.register(app)
 flow_cmds.register(app)
+token_cmds.register(app)
 
 
 def main() -> None:

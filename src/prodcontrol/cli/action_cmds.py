@@ -12,11 +12,11 @@ from typing import Annotated, Any
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
 from prodcontrol.cli.output import console, emit_object
 from prodcontrol.evidence.records import Action, Gate
 from prodcontrol.runtime import Runtime
 
-AsOpt = Annotated[str, typer.Option("--as", help="Your person id in people.yaml.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")]
 ModelArg = Annotated[str, typer.Argument(help="The model's name in models.yaml.")]
 
@@ -53,14 +53,16 @@ def _gate(rt: Runtime, gate: Gate, as_json: bool) -> None:
     emit_object(row, as_json=as_json, title=f"{gate.kind} gate opened")
     if not as_json:
         console.print(
-            f"approve with: prodcontrol gates approve {gate.id} --as PERSON --reason '...'"
+            f"approve with: prodcontrol gates approve {gate.id} --reason '...' "
+            "(PRODCONTROL_TOKEN set to the approver's token)"
         )
 
 
 def rollback(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     model: ModelArg,
-    person: AsOpt,
     reason: ReasonOpt,
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -69,13 +71,17 @@ def rollback(  # noqa: PLR0917 - typer maps each parameter to an argument or opt
     from prodcontrol import actions
 
     rt = runtime(catalog, inventory)
-    _action(actions.manual_rollback(rt, model, person=person, reason=reason), as_json)
+    who = acting(
+        rt, person, break_glass=break_glass, reason=reason, command="rollback " + model, model=model
+    ).person
+    _action(actions.manual_rollback(rt, model, person=who, reason=reason), as_json)
 
 
 def suspend(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     model: ModelArg,
-    person: AsOpt,
     reason: ReasonOpt,
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -84,15 +90,19 @@ def suspend(  # noqa: PLR0917 - typer maps each parameter to an argument or opti
     from prodcontrol import actions
 
     rt = runtime(catalog, inventory)
-    _action(actions.manual_suspend(rt, model, person=person, reason=reason), as_json)
+    who = acting(
+        rt, person, break_glass=break_glass, reason=reason, command="suspend " + model, model=model
+    ).person
+    _action(actions.manual_suspend(rt, model, person=who, reason=reason), as_json)
 
 
 def promote(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     model: ModelArg,
     version: Annotated[str, typer.Argument(help="The registered model version to promote.")],
     to: Annotated[str, typer.Option("--to", help="pilot or production.")],
-    person: AsOpt,
     reason: ReasonOpt,
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -105,14 +115,18 @@ def promote(  # noqa: PLR0917 - typer maps each parameter to an argument or opti
     from prodcontrol import lifecycle
 
     rt = runtime(catalog, inventory)
-    gate = lifecycle.request_promotion(rt, model, version, to, requested_by=person, reason=reason)
+    who = acting(
+        rt, person, break_glass=break_glass, reason=reason, command=f"promote {model}", model=model
+    ).person
+    gate = lifecycle.request_promotion(rt, model, version, to, requested_by=who, reason=reason)
     _gate(rt, gate, as_json)
 
 
 def retire(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     model: ModelArg,
-    person: AsOpt,
     reason: ReasonOpt,
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -124,7 +138,10 @@ def retire(  # noqa: PLR0917 - typer maps each parameter to an argument or optio
     from prodcontrol import lifecycle
 
     rt = runtime(catalog, inventory)
-    _gate(rt, lifecycle.request_retirement(rt, model, requested_by=person, reason=reason), as_json)
+    who = acting(
+        rt, person, break_glass=break_glass, reason=reason, command=f"retire {model}", model=model
+    ).person
+    _gate(rt, lifecycle.request_retirement(rt, model, requested_by=who, reason=reason), as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -183,7 +183,7 @@ def _step_waiver(rt: Runtime, results: dict[str, Any]) -> None:
         console.print(f"{medium} has no open finding; nothing to waive")
         return
     tier = rt.config.tier(rt.config.model(medium))
-    approver = _holder(rt, medium, "exception")
+    approver = _signed_in(rt, _holder(rt, medium, "exception")).person
     for finding in findings:
         waiver = waivers.grant(
             rt,
@@ -197,6 +197,30 @@ def _step_waiver(rt: Runtime, results: dict[str, Any]) -> None:
             f"({finding.verdict}) until {waiver.expires_at:%Y-%m-%d}; the next run re-opens it "
             "after expiry"
         )
+
+
+_tokens: dict[str, str] = {}
+
+
+def _signed_in(rt: Runtime, person: str) -> Any:
+    """The demo's people decide with their own personal tokens, as PRODCONTROL_TOKEN would.
+
+    The first use bootstraps the mlops_admin's token; the admin then issues everyone else's.
+    """
+    from prodcontrol.identity import service as identity
+
+    if not _tokens or not rt.identity.list_tokens():
+        _tokens.clear()
+        admin = next(
+            p.id for p in rt.config.inventory.people.values() if identity.ADMIN_ROLE in p.roles
+        )
+        _tokens[admin] = identity.issue(rt, admin, by=None, bootstrap=True).text
+        console.print(f"personal token issued to {admin} (mlops_admin, --bootstrap)")
+    if person not in _tokens:
+        admin_actor = identity.authenticate(rt, next(iter(_tokens.values())))
+        _tokens[person] = identity.issue(rt, person, by=admin_actor, expires_days=1).text
+        console.print(f"personal token issued to {person} by {admin_actor.person}")
+    return identity.authenticate(rt, _tokens[person])
 
 
 def _step_gate(rt: Runtime, results: dict[str, Any]) -> None:
@@ -216,18 +240,27 @@ def _step_gate(rt: Runtime, results: dict[str, Any]) -> None:
         f"times out at {gate.due_at:%H:%M} UTC with action '{gate.on_timeout}'"
     )
     owners = entry.owners.assigned()
-    first, requester = owners["operating_risk"], owners["model_behaviour"]
+    first = _signed_in(rt, owners["operating_risk"])
+    requester = owners["model_behaviour"]
     decisions.decide(
         rt,
         gate.id,
-        person=first,
+        person=first.person,
         decision="approve",
         channel="cli",
         reason="drift explained by the holiday campaign",
+        credential=first.credential,
     )
-    console.print(f"[green]approved[/] by {first} (1 of {gate.required_approvals})")
+    console.print(f"[green]approved[/] by {first.person} (1 of {gate.required_approvals})")
     try:
-        decisions.decide(rt, gate.id, person=requester, decision="approve", channel="slack")
+        decisions.decide(
+            rt,
+            gate.id,
+            person=requester,
+            decision="approve",
+            channel="slack",
+            credential=f"slack:{rt.config.inventory.people[requester].slack_id}",
+        )
     except DecisionRefused as exc:
         console.print(f"[red]refused[/] {requester}: {exc}")
     _fast_forward(rt, gate, escalation, decisions)

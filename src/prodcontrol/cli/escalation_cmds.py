@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
 from prodcontrol.cli.output import console, emit, emit_object
 
 escalations_app = typer.Typer(help="Escalation chains to the named owners.", no_args_is_help=True)
@@ -63,11 +64,13 @@ def list_escalations(
 
 
 @escalations_app.command("ack")
-def ack(
+def ack(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     escalation_id: Annotated[
         str, typer.Argument(help="The escalation id (see `escalations list`).")
     ],
-    person: Annotated[str, typer.Option("--as", help="Your person id in people.yaml.")],
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
+    reason: Annotated[str, typer.Option("--reason", help="With --break-glass: why.")] = "",
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
@@ -76,7 +79,14 @@ def ack(
     from prodcontrol import escalation
 
     rt = runtime(catalog, inventory)
-    done = escalation.acknowledge(rt, escalation_id, person, "cli")
+    who = acting(
+        rt,
+        person,
+        break_glass=break_glass,
+        reason=reason,
+        command=f"escalations ack {escalation_id}",
+    ).person
+    done = escalation.acknowledge(rt, escalation_id, who, "cli")
     emit_object(
         {
             "id": done.id,

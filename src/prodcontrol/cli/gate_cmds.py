@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting, gate_model
 from prodcontrol.cli.output import console, emit, emit_object
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence.records import DecisionValue, Gate
@@ -22,7 +23,6 @@ waivers_app = typer.Typer(
     no_args_is_help=True,
 )
 
-AsOpt = Annotated[str, typer.Option("--as", help="Your person id in people.yaml.")]
 GateArg = Annotated[str, typer.Argument(help="The gate id (see `prodcontrol gates list`).")]
 STATUSES = ("pending", "approved", "rejected", "expired", "all")
 
@@ -108,9 +108,10 @@ def show_gate(
 def _decide(
     gate_id: str,
     value: DecisionValue,
-    person: str,
+    as_person: str | None,
     reason: str,
     *,
+    break_glass: bool,
     as_json: bool,
     catalog: CatalogOpt,
     inventory: InventoryOpt,
@@ -118,8 +119,23 @@ def _decide(
     from prodcontrol import decisions
 
     rt = runtime(catalog, inventory)
+    actor = acting(
+        rt,
+        as_person,
+        break_glass=break_glass,
+        reason=reason,
+        command=f"gates {value} {gate_id}",
+        model=gate_model(rt, gate_id),
+    )
+    person = actor.person
     gate = decisions.decide(
-        rt, gate_id, person=person, decision=value, channel="cli", reason=reason
+        rt,
+        gate_id,
+        person=person,
+        decision=value,
+        channel="cli",
+        reason=reason,
+        credential=actor.credential,
     )
     detail = gate_detail(rt, gate)
     if as_json:
@@ -141,30 +157,46 @@ def _decide(
 @gates_app.command("approve")
 def approve(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     gate_id: GateArg,
-    person: AsOpt,
+    person: AsOpt = None,
     reason: Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")] = "",
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
 ) -> None:
-    """Approve a gate as PERSON (refused, exit 2, without the right or on a closed gate)."""
+    """Approve a gate as the person of PRODCONTROL_TOKEN (refused, exit 2, without the right)."""
     _decide(
-        gate_id, "approve", person, reason, as_json=as_json, catalog=catalog, inventory=inventory
+        gate_id,
+        "approve",
+        person,
+        reason,
+        break_glass=break_glass,
+        as_json=as_json,
+        catalog=catalog,
+        inventory=inventory,
     )
 
 
 @gates_app.command("reject")
 def reject(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     gate_id: GateArg,
-    person: AsOpt,
     reason: Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")],
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
 ) -> None:
-    """Reject a gate as PERSON; one rejection closes it and applies its on_reject action."""
+    """Reject a gate as the token's person; one rejection closes it (on_reject action)."""
     _decide(
-        gate_id, "reject", person, reason, as_json=as_json, catalog=catalog, inventory=inventory
+        gate_id,
+        "reject",
+        person,
+        reason,
+        break_glass=break_glass,
+        as_json=as_json,
+        catalog=catalog,
+        inventory=inventory,
     )
 
 
@@ -203,10 +235,11 @@ def waiver_row(status: Any) -> dict[str, Any]:
 @waivers_app.command("grant")
 def grant(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     finding_id: Annotated[str, typer.Argument(help="The finding id (see `gates list`).")],
-    person: AsOpt,
     reason: Annotated[str, typer.Option("--reason", help="Why the finding is acceptable.")],
+    person: AsOpt = None,
     days: Annotated[float | None, typer.Option("--days", help="Valid for N days.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Valid until YYYY-MM-DD.")] = None,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -216,8 +249,21 @@ def grant(  # noqa: PLR0917 - typer maps each parameter to an argument or option
 
     expires_at, valid_for = _expiry(until, days)
     rt = runtime(catalog, inventory)
+    actor = acting(
+        rt,
+        person,
+        break_glass=break_glass,
+        reason=reason,
+        command=f"waivers grant {finding_id}",
+        model=_finding_model(rt, finding_id),
+    )
     waiver = waivers.grant(
-        rt, finding_id, approver=person, reason=reason, expires_at=expires_at, valid_for=valid_for
+        rt,
+        finding_id,
+        approver=actor.person,
+        reason=reason,
+        expires_at=expires_at,
+        valid_for=valid_for,
     )
     [status] = [s for s in waivers.list_waivers(rt, waiver.model) if s.waiver.id == waiver.id]
     emit_object(waiver_row(status), as_json=as_json, title="Waiver granted")
@@ -247,8 +293,9 @@ def list_waivers(
 @waivers_app.command("revoke")
 def revoke(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     waiver_id: Annotated[str, typer.Argument(help="The waiver id (see `waivers list`).")],
-    person: AsOpt,
     reason: Annotated[str, typer.Option("--reason", help="Why the waiver ends now.")],
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -257,8 +304,18 @@ def revoke(  # noqa: PLR0917 - typer maps each parameter to an argument or optio
     from prodcontrol import waivers
 
     rt = runtime(catalog, inventory)
-    waiver = waivers.revoke(rt, waiver_id, by=person, reason=reason)
+    actor = acting(
+        rt, person, break_glass=break_glass, reason=reason, command=f"waivers revoke {waiver_id}"
+    )
+    waiver = waivers.revoke(rt, waiver_id, by=actor.person, reason=reason)
     emit_object(waiver.model_dump(mode="json"), as_json=as_json, title="Waiver revoked")
+
+
+def _finding_model(rt: Runtime, finding_id: str) -> str | None:
+    try:
+        return rt.store.get_finding(finding_id).model
+    except LookupError:
+        return None
 
 
 def register(app: typer.Typer) -> None:

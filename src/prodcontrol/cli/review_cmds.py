@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
 from prodcontrol.cli.output import emit
 from prodcontrol.evidence.records import Gate
 
@@ -31,9 +32,11 @@ def _rows(gates: list[Gate]) -> list[dict[str, object]]:
 
 
 @review_app.command("open")
-def open_cmd(
+def open_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     model: str,
-    person: Annotated[str | None, typer.Option("--as", help="Who asks for the review.")] = None,
+    person: AsOpt = None,
+    break_glass: BreakGlassOpt = False,
+    reason: Annotated[str, typer.Option("--reason", help="With --break-glass: why.")] = "",
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -42,7 +45,15 @@ def open_cmd(
     from prodcontrol import model_review
 
     rt = runtime(catalog, inventory)
-    gate = model_review.open_review(rt, model, requested_by=person)
+    who = acting(
+        rt,
+        person,
+        break_glass=break_glass,
+        reason=reason,
+        command=f"review open {model}",
+        model=model,
+    ).person
+    gate = model_review.open_review(rt, model, requested_by=who)
     emit(_rows([gate]), as_json=as_json, title=f"Review of {model}")
 
 
@@ -60,7 +71,7 @@ def due_cmd(
 @review_app.command("complete")
 def complete_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     model: str,
-    person: Annotated[str, typer.Option("--as", help="Person id of the reviewer.")],
+    person: AsOpt = None,
     checked: Annotated[
         list[str] | None,
         typer.Option("--checked", help="A checklist item you checked; repeat for each."),
@@ -69,6 +80,7 @@ def complete_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     reject: Annotated[
         bool, typer.Option("--reject", help="The model is not fit for purpose.")
     ] = False,
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -77,10 +89,24 @@ def complete_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     from prodcontrol import model_review
 
     rt = runtime(catalog, inventory)
-    gate = model_review.complete(
-        rt, model, person=person, checked=list(checked or []), notes=notes, approve=not reject
+    actor = acting(
+        rt,
+        person,
+        break_glass=break_glass,
+        reason=notes,
+        command=f"review complete {model}",
+        model=model,
     )
-    emit(_rows([gate]), as_json=as_json, title=f"{person} reviewed {model}")
+    gate = model_review.complete(
+        rt,
+        model,
+        person=actor.person,
+        checked=list(checked or []),
+        notes=notes,
+        approve=not reject,
+        credential=actor.credential,
+    )
+    emit(_rows([gate]), as_json=as_json, title=f"{actor.person} reviewed {model}")
 
 
 def register(app: typer.Typer) -> None:

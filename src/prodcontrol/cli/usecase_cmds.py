@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
 from prodcontrol.cli.output import emit, emit_object
 from prodcontrol.evidence.records import DecisionValue, Gate
 
@@ -15,7 +16,6 @@ usecase_app = typer.Typer(
     no_args_is_help=True,
 )
 
-AsOpt = Annotated[str, typer.Option("--as", help="Person id from people.yaml.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")]
 
 
@@ -34,9 +34,11 @@ def _rows(gates: list[Gate]) -> list[dict[str, object]]:
 
 
 @usecase_app.command("request")
-def request_cmd(
+def request_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     model: str,
-    person: AsOpt,
+    person: AsOpt = None,
+    reason: ReasonOpt = "",
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -45,14 +47,23 @@ def request_cmd(
     from prodcontrol import usecase
 
     rt = runtime(catalog, inventory)
-    gates = usecase.request(rt, model, requested_by=person)
+    who = acting(
+        rt,
+        person,
+        break_glass=break_glass,
+        reason=reason,
+        command=f"usecase request {model}",
+        model=model,
+    ).person
+    gates = usecase.request(rt, model, requested_by=who)
     emit(_rows(gates), as_json=as_json, title=f"Use-case approval requested for {model}")
 
 
 def _decide(
     model: str,
     *,
-    person: str,
+    person: str | None,
+    break_glass: bool,
     value: DecisionValue,
     reason: str,
     conditions: list[str] | None,
@@ -63,17 +74,33 @@ def _decide(
     from prodcontrol import usecase
 
     rt = runtime(catalog, inventory)
-    gates = usecase.decide(
-        rt, model, person=person, decision=value, reason=reason, conditions=conditions
+    actor = acting(
+        rt,
+        person,
+        break_glass=break_glass,
+        reason=reason,
+        command=f"usecase {value} {model}",
+        model=model,
     )
-    emit(_rows(gates), as_json=as_json, title=f"{person} decided {value} on {model}'s use case")
+    gates = usecase.decide(
+        rt,
+        model,
+        person=actor.person,
+        decision=value,
+        reason=reason,
+        conditions=conditions,
+        credential=actor.credential,
+    )
+    title = f"{actor.person} decided {value} on {model}'s use case"
+    emit(_rows(gates), as_json=as_json, title=title)
 
 
 @usecase_app.command("approve")
 def approve_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     model: str,
-    person: AsOpt,
+    person: AsOpt = None,
     reason: ReasonOpt = "",
+    break_glass: BreakGlassOpt = False,
     condition: Annotated[
         list[str] | None,
         typer.Option("--condition", help="A condition of the approval; repeat for several."),
@@ -86,6 +113,7 @@ def approve_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     _decide(
         model,
         person=person,
+        break_glass=break_glass,
         value="approve",
         reason=reason,
         conditions=condition,
@@ -98,8 +126,9 @@ def approve_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
 @usecase_app.command("reject")
 def reject_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     model: str,
-    person: AsOpt,
+    person: AsOpt = None,
     reason: ReasonOpt = "",
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -108,6 +137,7 @@ def reject_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     _decide(
         model,
         person=person,
+        break_glass=break_glass,
         value="reject",
         reason=reason,
         conditions=None,
@@ -121,8 +151,9 @@ def reject_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
 def tier_change_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     model: str,
     to: Annotated[str, typer.Option("--to", help="The risk tier to move the model to.")],
-    person: AsOpt,
+    person: AsOpt = None,
     reason: ReasonOpt = "",
+    break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -131,7 +162,15 @@ def tier_change_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     from prodcontrol import usecase
 
     rt = runtime(catalog, inventory)
-    gate = usecase.request_tier_change(rt, model, to, requested_by=person, reason=reason)
+    who = acting(
+        rt,
+        person,
+        break_glass=break_glass,
+        reason=reason,
+        command=f"usecase tier-change {model}",
+        model=model,
+    ).person
+    gate = usecase.request_tier_change(rt, model, to, requested_by=who, reason=reason)
     emit(_rows([gate]), as_json=as_json, title=f"Tier change of {model} to {to} requested")
 
 

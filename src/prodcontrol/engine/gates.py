@@ -27,7 +27,13 @@ from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.evidence.records import Decision, DecisionValue, Gate, GateIn, GateKind
 
 RefusalCode = Literal[
-    "closed", "timed_out", "unknown_person", "no_right", "separation_of_duties", "already_decided"
+    "closed",
+    "timed_out",
+    "unknown_person",
+    "no_right",
+    "separation_of_duties",
+    "already_decided",
+    "same_credential",
 ]
 NewStatus = Literal["approved", "rejected"]
 

@@ -4,16 +4,24 @@ SQLite: WAL (readers never block the writer), foreign keys on, a busy timeout, a
 start with ``BEGIN IMMEDIATE`` so two writers queue for the lock at the start of their
 transaction instead of failing half-way (the pysqlite recipe from the SQLAlchemy docs: the
 driver's own transaction handling is turned off and SQLAlchemy emits BEGIN itself).
+
+The switch to WAL is made once per database file, under :func:`first_use_lock` (a lock file next
+to the database), never on every connection: ``PRAGMA journal_mode=WAL`` upgrades a read lock to
+a write lock, and SQLite answers "database is locked" at once, without waiting for the busy
+timeout, when another connection holds a lock then. Two processes (a worker and ``serve``) or two
+threads that open a fresh database together therefore take turns instead of crashing each other.
 PostgreSQL: a short connect timeout and pre-ping, so a dead server is reported in seconds.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
@@ -29,6 +37,8 @@ from prodcontrol.errors import ConfigError, Problem, UnreachableError
 WRITE_OPTION = "prodcontrol_write"
 BUSY_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 5
+FIRST_USE_TIMEOUT_S = 120
+"""How long a process waits for another one to finish migrating the same SQLite file."""
 
 
 def redact(url: str) -> str:
@@ -68,16 +78,62 @@ def make_engine(url: str) -> Engine:
         ) from None
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for other databases and in-memory or URI SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def first_use_lock(url: str) -> AbstractContextManager[object]:
+    """Held while a SQLite file is switched to WAL or migrated; nothing for other databases.
+
+    A lock file beside the database (``evidence.db.lock``): it orders threads and processes
+    alike. PostgreSQL migrations take an advisory lock instead (``migrations/env.py``).
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return nullcontext()
+    _make_folder(url, path)
+    # one lock object per file and process, re-entrant within a thread (a migration opens
+    # engines while it holds the lock); each thread still waits for the others
+    lock = FileLock(
+        f"{path}.lock", timeout=FIRST_USE_TIMEOUT_S, is_singleton=True, poll_interval=0.01
+    )
+    return _held(lock, url)
+
+
+@contextmanager
+def _held(lock: FileLock, url: str) -> Iterator[object]:
+    try:
+        lock.acquire()
+    except OSError as exc:
+        raise UnreachableError(
+            "database", _safe(url), f"cannot create {lock.lock_file}: {exc.strerror}", _hint(url)
+        ) from None
+    except Timeout:
+        raise UnreachableError(
+            "database",
+            _safe(url),
+            f"another process has held {lock.lock_file} for {FIRST_USE_TIMEOUT_S} s",
+            "Another prodcontrol process is migrating this database or hangs; wait for it or "
+            "stop it, then try again",
+        ) from None
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
 def _sqlite_engine(url: str) -> Engine:
-    database = make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        folder = Path(database).expanduser().parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UnreachableError(
-                "database", url, f"cannot create {folder}: {exc.strerror}", _hint(url)
-            ) from None
+    path = sqlite_file(url)
+    if path is not None:
+        _make_folder(url, path)
+        _switch_to_wal(url, path)
     engine = create_engine(
         url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False}
     )
@@ -86,11 +142,48 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def _make_folder(url: str, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UnreachableError(
+            "database", _safe(url), f"cannot create {path.parent}: {exc.strerror}", _hint(url)
+        ) from None
+
+
+def _switch_to_wal(url: str, path: Path) -> None:
+    """Put the file in WAL mode once (SQLite keeps the mode in the file), one process at a time."""
+    if _is_wal(path):
+        return
+    with first_use_lock(url):
+        try:
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise UnreachableError("database", url, str(exc), _hint(url)) from None
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as exc:
+            raise UnreachableError("database", url, str(exc), _hint(url)) from None
+        finally:
+            connection.close()
+
+
+def _is_wal(path: Path) -> bool:
+    """Whether the file's header says WAL (bytes 18 and 19 are 2; sqlite.org/fileformat.html)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     finally:

@@ -15,13 +15,20 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from prodcontrol.adapters.store.engine import make_engine, redact, unreachable_as_error, writer
+from prodcontrol.adapters.store.engine import (
+    first_use_lock,
+    make_engine,
+    redact,
+    unreachable_as_error,
+    writer,
+)
 from prodcontrol.errors import UsageError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "pc_schema_version"
 # Alembic keeps the running migration in module globals: one migration per process at a time.
-# Across processes, the database lock taken in migrations/env.py orders them.
+# Across processes, the lock file beside a SQLite database (engine.first_use_lock) or the
+# advisory lock taken in migrations/env.py on PostgreSQL orders them.
 _ALEMBIC_LOCK = threading.Lock()
 
 
@@ -52,15 +59,20 @@ def current_revision(url: str) -> str | None:
 
 
 def upgrade(url: str) -> str:
-    """Migrate the database to the newest schema (idempotent) and return its revision."""
-    _refuse_unknown_revision(url, current_revision(url))
-    engine = make_engine(url)
-    try:
-        with _ALEMBIC_LOCK, unreachable_as_error(url), writer(engine).begin() as connection:
-            command.upgrade(alembic_config(connection), "head")
-    finally:
-        engine.dispose()
-    revision = current_revision(url)
+    """Migrate the database to the newest schema (idempotent) and return its revision.
+
+    Threads and processes that migrate the same database at once take turns: the first one
+    migrates, the others find it done.
+    """
+    with _ALEMBIC_LOCK, first_use_lock(url):
+        _refuse_unknown_revision(url, current_revision(url))
+        engine = make_engine(url)
+        try:
+            with unreachable_as_error(url), writer(engine).begin() as connection:
+                command.upgrade(alembic_config(connection), "head")
+        finally:
+            engine.dispose()
+        revision = current_revision(url)
     assert revision is not None
     return revision
 

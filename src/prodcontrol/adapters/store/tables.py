@@ -304,3 +304,44 @@ class ChainHeadRow(Base):
 
 
 HEAD_ID = 1
+
+
+# --------------------------------------------------------------------------- identity (not chained)
+
+
+class PersonalTokenRow(Base):
+    """A personal token's salted scrypt hash; issuing and revoking are logged as events."""
+
+    __tablename__ = "pc_personal_tokens"
+
+    id: Mapped[str] = mapped_column(SHORT, primary_key=True)
+    person: Mapped[str] = mapped_column(NAME, index=True)
+    salt: Mapped[str] = mapped_column(HASH)
+    hash: Mapped[str] = mapped_column(HASH)
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    issued_by: Mapped[str] = mapped_column(NAME)
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(NAME)
+
+
+class SeenRequestRow(Base):
+    """Signed requests already accepted (Slack replay cache), shared by every replica."""
+
+    __tablename__ = "pc_seen_requests"
+
+    key: Mapped[str] = mapped_column(HASH, primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class DecisionCredentialRow(Base):
+    """Which credential each decision on a gate came with: two people need two credentials."""
+
+    __tablename__ = "pc_decision_credentials"
+    __table_args__ = (UniqueConstraint("gate_id", "person"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    gate_id: Mapped[str] = mapped_column(ID, index=True)
+    person: Mapped[str] = mapped_column(NAME)
+    credential: Mapped[str] = mapped_column(NAME)
+    at: Mapped[datetime]
