@@ -25,7 +25,6 @@ from gate_world import (
 from prodcontrol import actions, decisions, escalation, lifecycle
 from prodcontrol.adapters.mlflow import MlflowAdapter
 from prodcontrol.catalog.config import Config
-from prodcontrol.errors import UnreachableError
 from prodcontrol.runtime import Runtime
 
 
