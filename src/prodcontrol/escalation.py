@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from prodcontrol import finding_groups as groups
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
+from prodcontrol.email_fallback import queue_email_fallback
 from prodcontrol.engine import escalation as timing
 from prodcontrol.engine import gates as gate_rules
 from prodcontrol.engine import value
@@ -72,6 +73,7 @@ class TickResult:
     resolved: int = 0
     updates: int = 0
     actions: int = 0
+    emailed: int = 0
     breaches: dict[str, int] = field(default_factory=lambda: {"acknowledge": 0, "decide": 0})
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +85,7 @@ class TickResult:
             "resolved": self.resolved,
             "updates": self.updates,
             "actions": self.actions,
+            "emailed_while_slack_down": self.emailed,
             "acknowledge_sla_breached": self.breaches["acknowledge"],
             "decide_sla_breached": self.breaches["decide"],
         }
@@ -357,6 +360,7 @@ class _Chain:
                 "kind": "escalation",
                 "model": self.lead.model,
                 "position": position,
+                "evidence_url": facts.evidence_url,
                 "text": text,
                 "blocks": blocks,
                 "findings": [m.id for m in self.members],
@@ -533,6 +537,7 @@ def tick(rt: Runtime) -> TickResult:
                 result=result,
             )
         _count_breaches(rt, escalation, gate, now, result)
+    result.emailed = queue_email_fallback(rt, now)
     return result
 
 
