@@ -8,7 +8,8 @@
 * ``model_version.created``: the new version is recorded; on a pilot or production model its
   readiness checks (the tier's controls, on that candidate version, plus ownership readiness)
   run, so a later ``promote`` has the control evidence it needs. A failing candidate is a
-  finding like any other; it opens no gate, since nothing serves it yet.
+  finding like any other: its version's gate opens and its owners hear of it before anyone
+  promotes it (an action on that gate acts only if the serving alias points at it).
 
 Models not in models.yaml are ignored (counted by the web route, not chained).
 """
@@ -70,7 +71,6 @@ def _controlled(rt: Runtime, model: str) -> bool:
 
 def _alias_changed(rt: Runtime, outcome: EventOutcome, alias: str) -> EventOutcome:
     from prodcontrol.checks import run_checks
-    from prodcontrol.run_gates import open_run_gate
 
     entry = rt.config.model(outcome.model)
     if alias != entry.serving_alias:
@@ -81,7 +81,7 @@ def _alias_changed(rt: Runtime, outcome: EventOutcome, alias: str) -> EventOutco
         return outcome
     result = run_checks(rt, outcome.model, trigger=TRIGGER)
     outcome.run_id, outcome.verdict = result.run_id, result.verdict
-    outcome.gates = open_run_gate(rt, outcome.model, result.run_id, None)
+    outcome.gates = [result.gate_id] if result.gate_id else []
     outcome.note = f"serving alias moved: re-evaluated version {result.version}"
     return outcome
 

@@ -199,9 +199,16 @@ def test_a_new_version_is_recorded_and_its_readiness_checked(world: World) -> No
         ],
     )[0]
     assert run.sample["candidate_version"] == made.version
-    assert not [
+    # what it found is evidence like any run's: a blocking finding opens that version's gate
+    blocking = [
+        f
+        for f in world.rt.store.list_findings(model=world.model)
+        if f.run_id == run.id and f.blocking
+    ]
+    gates = [
         g for g in world.rt.store.list_gates(model=world.model) if g.model_version == made.version
     ]
+    assert bool(gates) == bool(blocking)
 
 
 def _post(world: World, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
