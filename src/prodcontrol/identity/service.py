@@ -251,3 +251,33 @@ def check_credential(rt: Runtime, gate_id: str, person: str, credential: str) ->
 
 def note_credential(rt: Runtime, gate_id: str, person: str, credential: str, at: datetime) -> None:
     rt.identity.note_credential(gate_id, person, credential, at)
+
+
+# ---------------------------------------------------------------- Airflow users
+
+
+def airflow_actor(rt: Runtime, username: str | None, email: str | None = None) -> Actor:
+    """The person an Airflow user is (HITL answers): exact id or exact e-mail in people.yaml.
+
+    ``username`` may be a person id or an e-mail (Airflow's auth managers use either); ``email``
+    is the user's e-mail when the auth manager knows it. Both must point at the same person;
+    no match, or two different people, is NotAuthenticated: such an answer decides nothing.
+    """
+    people = rt.config.inventory.people
+    by_email = {p.email: p.id for p in people.values() if p.email}
+    found = set()
+    for value in (username, email):
+        if value:
+            if value in people:
+                found.add(value)
+            if value in by_email:
+                found.add(by_email[value])
+    if len(found) != 1:
+        shown = ", ".join(f"{k}={v!r}" for k, v in (("username", username), ("email", email)) if v)
+        why = "matches no one" if not found else f"matches {sorted(found)}"
+        raise NotAuthenticated(
+            f"Airflow user ({shown or 'anonymous'}) {why} in people.yaml: give the Airflow user "
+            "the person's exact id or e-mail from people.yaml"
+        )
+    person = found.pop()
+    return Actor(person=person, credential=f"airflow:{username or email}", via="airflow")
