@@ -2,9 +2,11 @@
 per person per gate.
 
 Every channel ends in an :class:`Actor`: the person it proved, and the credential that proved
-it (``token:<id>``, ``slack:<user>``, ``proxy:<value>``, ``airflow:<user>``,
-``break-glass:<os user>@<host>``). A gate counts distinct people *and* distinct credentials, so
-one credential cannot vote twice under two names.
+it (``token:<id>``, ``slack:<user>``, ``proxy:<person>``, ``airflow:<user>``; from the CLI
+followed by `` on <os user>@<host>``, and ``break-glass on <os user>@<host>``). A gate counts
+distinct people *and* distinct credentials: one credential cannot vote twice under two names,
+and a break-glass from an account that already decided on the gate from the CLI is the same
+voter.
 """
 
 from __future__ import annotations
@@ -192,8 +194,8 @@ def break_glass(
         raise UsageError(f"--as {person!r}: not a person in people.yaml")
     if not reason.strip():
         raise UsageError("--break-glass needs --reason '...': why there is no token")
-    operator = f"{_os_user()}@{socket.gethostname()}"
-    credential = f"break-glass:{operator}"
+    operator = cli_operator()
+    credential = f"break-glass on {operator}"
     event = rt.store.record_event(
         "identity.break_glass",
         "person",
@@ -238,10 +240,29 @@ def _os_user() -> str:
 # ---------------------------------------------------------------- one credential, one vote
 
 
+def cli_operator() -> str:
+    """The OS account and host a CLI command runs from."""
+    return f"{_os_user()}@{socket.gethostname()}"
+
+
+def _split(credential: str) -> tuple[str, str]:
+    primary, _, operator = credential.partition(" on ")
+    return primary, operator
+
+
+def _same_voter(used: str, offered: str) -> bool:
+    """One credential; or a break-glass from the account that already decided from the CLI."""
+    (used_primary, used_op), (primary, operator) = _split(used), _split(offered)
+    if used_primary == primary:
+        return True
+    glass = "break-glass" in (used_primary, primary)
+    return glass and bool(operator) and operator == used_op
+
+
 def check_credential(rt: Runtime, gate_id: str, person: str, credential: str) -> str | None:
     """Why ``credential`` may not decide for ``person`` on the gate, or None when it may."""
     for other, used in rt.identity.credentials_on(gate_id):
-        if used == credential and other != person:
+        if other != person and _same_voter(used, credential):
             return (
                 f"the credential {credential} already decided on this gate as {other}; one "
                 "credential is one vote, so a second person must decide with their own"
