@@ -38,6 +38,7 @@ from prodcontrol.catalog.schema import (
     Control,
     DataQualityControl,
     DataSource,
+    DataSpec,
     DriftControl,
     FreshnessControl,
     ModelEntry,
@@ -142,6 +143,7 @@ class ControlOutcome(_Frozen):
     value: float | None = None
     error: str | None = None
     unreachable: bool = False
+    not_applicable: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     artifacts: list[ArtifactFile] = Field(default_factory=list)
     sample: dict[str, Any] = Field(default_factory=dict)
@@ -301,6 +303,7 @@ def _measured(control: Control, measured: Measurement) -> ControlOutcome:
         kind=control.kind,
         value=measured.value,
         error=measured.error,
+        not_applicable=measured.not_applicable,
         details=measured.details,
         artifacts=measured.artifacts,
         sample=measured.sample,
@@ -325,11 +328,12 @@ def _data_control(
         sampling=rt.config.tier(entry).sampling,
         prediction_column=data.prediction_column,
         out_dir=ctx.out_dir,
+        contract=data,
     )
     return _measured(control, measured)
 
 
-def _data_spec(entry: ModelEntry) -> Any:
+def _data_spec(entry: ModelEntry) -> DataSpec:
     if entry.data is None:
         raise UsageError(
             f"model '{entry.name}' has no data: section in models.yaml; drift, data-quality and "
@@ -544,6 +548,7 @@ def _decide(control: Control, outcome: ControlOutcome) -> Decided:
         outcome.value,
         control.thresholds,
         error=outcome.error,
+        not_applicable=outcome.not_applicable,
         details=_json_safe(details),
     )
 

@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_base_url: str = "https://slack.com/api/"
-    web_base_url: str = "http://127.0.0.1:8321"
+    web_base_url: str = Field(
+        "http://127.0.0.1:8000", description="links in messages; default: where `serve` listens"
+    )
     web_token: SecretStr | None = None
     web_auth_header: str | None = Field(None, description="trusted reverse-proxy user header")
     web_trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(

@@ -35,7 +35,13 @@ from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings, load_settings
 
 MARKER = ".prodcontrol-demo"
-COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "bold red"}
+COLOURS = {
+    "not_applicable": "dim",
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "error": "bold red",
+}
 DEMO_FILES = ("evidence.db", "mlflow.db", "mlartifacts", "artifacts", "outbox.txt", "anchors")
 
 
@@ -350,7 +356,7 @@ def _tally(values: Iterable[str]) -> str:
 
 
 def _worst(verdicts: dict[str, str]) -> str:
-    order = ["pass", "warn", "fail", "error"]
+    order = ["not_applicable", "pass", "warn", "fail", "error"]
     return max(verdicts.values(), key=order.index, default="-")
 
 

@@ -24,7 +24,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(ensure_utc)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 JsonDict = dict[str, Any]
 
-VerdictValue = Literal["pass", "warn", "fail", "error"]
+VerdictValue = Literal["not_applicable", "pass", "warn", "fail", "error"]
 RunStatus = Literal["running", "succeeded", "failed", "error"]
 FindingStatus = Literal["open", "waived", "resolved", "closed"]
 GateKind = Literal["finding", "promotion", "retire", "review", "use_case", "tier_change"]

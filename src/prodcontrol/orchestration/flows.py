@@ -227,9 +227,7 @@ class _Chain:
         measured = [
             measure.submit(runtime, self.opened, entry.name, cid, processes) for cid in control_ids
         ]
-        self.closed = close_run_task.submit(
-            runtime, self.opened, entry.name, measured, flow_run_id
-        )
+        self.closed = close_run_task.submit(runtime, self.opened, entry.name, measured, flow_run_id)
         self.futures: list[PrefectFuture[Any]] = [self.opened, *measured, self.closed]
 
     def result(self, rt: Runtime) -> ModelResult:

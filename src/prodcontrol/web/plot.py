@@ -13,7 +13,13 @@ from html import escape
 
 WIDTH, HEIGHT = 460, 190
 LEFT, RIGHT, TOP, BOTTOM = 48, 12, 26, 28
-COLORS = {"pass": "#2e7d32", "warn": "#c79100", "fail": "#c62828", "error": "#6a1b9a"}
+COLORS = {
+    "not_applicable": "#8a8f98",
+    "pass": "#2e7d32",
+    "warn": "#c79100",
+    "fail": "#c62828",
+    "error": "#6a1b9a",
+}
 
 
 @dataclass(frozen=True)
