@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from prodcontrol import finding_groups as groups
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
+from prodcontrol.email_fallback import queue_email_fallback
 from prodcontrol.engine import escalation as timing
 from prodcontrol.engine import value
 from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
@@ -66,6 +67,7 @@ class TickResult:
     dead_moved: int = 0
     resolved: int = 0
     updates: int = 0
+    emailed: int = 0
     breaches: dict[str, int] = field(default_factory=lambda: {"acknowledge": 0, "decide": 0})
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +78,7 @@ class TickResult:
             "dead_moved": self.dead_moved,
             "resolved": self.resolved,
             "updates": self.updates,
+            "emailed_while_slack_down": self.emailed,
             "acknowledge_sla_breached": self.breaches["acknowledge"],
             "decide_sla_breached": self.breaches["decide"],
         }
@@ -299,6 +302,7 @@ class _Chain:
                 "kind": "escalation",
                 "model": self.lead.model,
                 "position": position,
+                "evidence_url": facts.evidence_url,
                 "text": text,
                 "blocks": blocks,
                 "findings": [m.id for m in self.members],
@@ -462,6 +466,7 @@ def tick(rt: Runtime) -> TickResult:
                 result=result,
             )
         _count_breaches(rt, escalation, gate, now, result)
+    result.emailed = queue_email_fallback(rt, now)
     return result
 
 

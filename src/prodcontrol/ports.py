@@ -187,6 +187,9 @@ class OutboundMessage(Record):
     text: str
     blocks: list[dict[str, Any]] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    via: Literal["email"] | None = Field(None, description="force e-mail (Slack was down)")
+    gate_id: str | None = None
+    evidence_url: str | None = None
 
 
 class Delivery(Record):

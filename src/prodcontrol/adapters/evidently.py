@@ -1136,8 +1136,9 @@ class EvidentlyChecker:
     computed exactly by SciPy; above it by the bounded one-pass sketch.
     """
 
-    def __init__(self, *, exact_max_values: int = 100_000) -> None:
+    def __init__(self, *, exact_max_values: int = 100_000, render_reports: bool = True) -> None:
         self.exact_max_values = exact_max_values
+        self.render_reports = render_reports
 
     def measure(
         self,
@@ -1212,6 +1213,14 @@ class EvidentlyChecker:
             )
         columns = (outcome.reference_columns, outcome.current_columns)
         sample = draw_sample(ref, cur, sampling, columns, outcome.strata)
+        if not self.render_reports:  # the verdict never depends on the report
+            outcome.details["report"] = "not rendered (render_reports=False)"
+            return Measurement(
+                control_id=control.id,
+                value=outcome.value,
+                details=outcome.details,
+                sample=sample.info,
+            )
         try:
             artifacts = _render(outcome, sample, control.id, out_dir)
         except Exception as exc:  # the verdict stands on the exact numbers; say the report failed
