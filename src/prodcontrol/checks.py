@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from prodcontrol import escalation
+from prodcontrol import finding_groups as groups
 from prodcontrol.catalog.schema import (
     VERDICT_ORDER,
     Control,
@@ -45,6 +45,7 @@ from prodcontrol.catalog.schema import (
     OwnershipControl,
     PerformanceControl,
     ReviewDueControl,
+    TierPolicy,
     ValueControl,
 )
 from prodcontrol.catalog.types import VerdictValue
@@ -57,6 +58,7 @@ from prodcontrol.errors import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     ProdControlError,
+    StoreConflict,
     UnreachableError,
     UsageError,
 )
@@ -76,6 +78,7 @@ from prodcontrol.ports import (
     ModelVersionRef,
     VerdictSummary,
 )
+from prodcontrol.run_outcome import RunOutcome
 from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -194,6 +197,7 @@ class CheckResult(_Frozen):
     exit_code: int
     mlflow_run_id: str | None = None
     writeback_error: str | None = None
+    gate_id: str | None = Field(None, description="the run's gate: opened, or joined")
 
 
 # --------------------------------------------------------------------------- 1. open
@@ -507,17 +511,52 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
         )
         for p in plans
     ]
-    run = rt.store.finish_run(ctx.run_id, _status(decided), verdicts, artifacts, findings)
+    run, gate_id = _record(
+        rt, ctx, tier, _status(decided), verdicts=verdicts, artifacts=artifacts, findings=findings
+    )
     result = result_of(rt, run.id)
-    result = _write_back(rt, ctx, result, outcomes, run)
-    try:
-        escalation.after_run(rt, run.id)
-    except Exception as exc:  # the run is recorded; a broken escalation must not hide it
-        log.exception("escalation after run %s failed", run.id)
-        rt.store.record_event(
-            "escalation_failed", "run", run.id, ctx.model, {"error": f"{exc!r}"[:2000]}
-        )
-    return result
+    if gate_id is not None and result.gate_id is None:
+        result = result.model_copy(update={"gate_id": gate_id})
+    return _write_back(rt, ctx, result, outcomes, run)
+
+
+def _record(
+    rt: Runtime,
+    ctx: RunContext,
+    tier: TierPolicy,
+    status: RunStatus,
+    *,
+    verdicts: list[VerdictIn],
+    artifacts: list[ArtifactIn],
+    findings: list[FindingIn],
+) -> tuple[ControlRun, str | None]:
+    """The run, its findings, its gate and its chain's first step: one transaction.
+
+    A concurrent run of the same version that opened the version's gate first makes the store
+    refuse ours (StoreConflict): the retry joins that gate. A follow-up that breaks (a bug
+    building a message) must not lose the run: it is recorded alone, the failure is an event,
+    and the ticker starts the chain that is missing.
+    """
+    follow_up = RunOutcome(rt, tier)
+    for attempt in range(2):
+        try:
+            closed = rt.store.close_run(
+                ctx.run_id, status, verdicts, artifacts, findings, follow_up=follow_up
+            )
+            return closed.run, closed.gate.id if closed.gate else None
+        except StoreConflict:
+            if attempt or rt.store.get_run(ctx.run_id).status != "running":
+                raise
+        except (UnreachableError, UsageError):
+            raise
+        except Exception as exc:  # the run is evidence; a broken follow-up must not hide it
+            log.exception("gate or escalation for run %s failed", ctx.run_id)
+            run = rt.store.finish_run(ctx.run_id, status, verdicts, artifacts, findings)
+            rt.store.record_event(
+                "escalation_failed", "run", run.id, ctx.model, {"error": f"{exc!r}"[:2000]}
+            )
+            return run, None
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
 def _complete(
@@ -630,6 +669,11 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
     ]
     unreachable = any(v.verdict == "error" and v.details.get("unreachable") for v in verdicts)
     blocking = any(f.blocking and f.status == "open" for f in findings)
+    run_findings = [f for f in rt.store.list_findings(model=run.model) if f.run_id == run_id]
+    covering = groups.gates_by_finding(rt.store.list_gates(model=run.model), run_findings)
+    gate_id = next(
+        (covering[f.id].id for f in groups.worst_first(run_findings) if f.id in covering), None
+    )
     return CheckResult(
         run_id=run.id,
         model=run.model,
@@ -642,6 +686,7 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
         blocking=blocking,
         unreachable=unreachable,
         exit_code=exit_code([r.verdict for r in rows], blocking=blocking, unreachable=unreachable),
+        gate_id=gate_id,
     )
 
 
