@@ -14,6 +14,7 @@ from prodcontrol.cli import (
     evidence_cmds,
     flow_cmds,
     gate_cmds,
+    init_cmd,
     report_cmds,
     review_cmds,
     serve_cmd,
@@ -37,6 +38,7 @@ gate_cmds.register(app)
 action_cmds.register(app)
 flow_cmds.register(app)
 token_cmds.register(app)
+init_cmd.register(app)
 webhook_cmds.register(app)
 
 
