@@ -32,7 +32,7 @@ GateStatus = Literal["pending", "approved", "rejected", "expired"]
 DecisionValue = Literal["approve", "reject"]
 Channel = Literal["cli", "slack", "web", "airflow", "system"]
 ActionKind = Literal["rollback", "suspend", "promote", "retire", "accept_with_waiver", "accept"]
-ActionStatus = Literal["requested", "applied", "failed", "skipped"]
+ActionStatus = Literal["requested", "applying", "applied", "failed", "skipped", "dead"]
 EscalationStatus = Literal["active", "acknowledged", "resolved", "exhausted"]
 RecipientKind = Literal["person", "channel"]
 NotificationStatus = Literal["pending", "sent", "dead"]
@@ -243,6 +243,10 @@ class ActionIn(Record):
 class Action(ActionIn):
     id: str
     created_at: UtcDatetime
+    attempts: int = Field(0, description="times the registry was tried for a requested action")
+    next_attempt_at: UtcDatetime | None = Field(
+        None, description="when a requested action is tried next (the lease end while applying)"
+    )
 
 
 # --------------------------------------------------------------------------- escalation, outbox

@@ -164,19 +164,20 @@ def measure_task(
 def close_run_task(
     runtime: RuntimeRef, ctx: Any, model: str, outcomes: list[Any], flow_run_id: str | None
 ) -> list[str]:
-    """Record the run (one transaction), then open the gates its findings need.
+    """Record the run, its gate and its chain's first step in one transaction.
 
-    If a crashed attempt already recorded the run, finish what it may have left: escalations
-    still missing are started and gates are adopted, never opened twice. Returns the gate ids.
+    If an earlier attempt already recorded the run, its gate is adopted (never opened twice)
+    and a chain still missing is started. Returns the gate ids.
     """
     from prodcontrol import checks, escalation
 
     rt = resolve(runtime)
-    if ctx.already_finished:
-        escalation.after_run(rt, ctx.run_id)  # starts only the escalations still missing
-    else:
-        checks.close_run(rt, ctx, [o for o in outcomes if o is not None])
-    return open_gates(rt, model, str(ctx.run_id), flow_run_id)
+    if not ctx.already_finished:
+        result = checks.close_run(rt, ctx, [o for o in outcomes if o is not None])
+        return [result.gate_id] if result.gate_id else []
+    gates = open_gates(rt, model, str(ctx.run_id), flow_run_id)  # a run recorded alone
+    escalation.after_run(rt, ctx.run_id)  # starts only the chain still missing
+    return gates
 
 
 def open_gates(rt: Runtime, model: str, run_id: str, flow_run_id: str | None) -> list[str]:

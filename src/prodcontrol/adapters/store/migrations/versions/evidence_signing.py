@@ -10,7 +10,7 @@
 - ``ix_pc_events_kind_seq``: the newest entry of a kind (the last anchoring) without a scan.
 
 Revision ID: evidence_signing
-Revises: identity_tokens_replay
+Revises: 0003
 Create Date: 2026-12-01
 """
 
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "evidence_signing"
-down_revision: str | None = "identity_tokens_replay"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
