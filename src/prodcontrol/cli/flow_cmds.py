@@ -274,7 +274,8 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     from prodcontrol.orchestration.runtimes import resolve
 
     ref = _ref(catalog, inventory)
-    specs = deployments.deployment_specs(resolve(ref), ref)
+    rt = resolve(ref)
+    specs = deployments.deployment_specs(rt, ref)
     rows = [
         {"deployment": s.name, "cron": s.cron, "timezone": s.timezone, "entrypoint": s.entrypoint}
         for s in specs
@@ -295,6 +296,26 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
         )
     deployments.deploy_to_pool(specs, work_pool, project_dir)
     emit(deployments.read_deployments(), as_json=as_json, title=f"deployments on {work_pool}")
+    if not as_json:
+        _say_what_workers_need(rt, work_pool)
+
+
+def _say_what_workers_need(rt: Runtime, work_pool: str) -> None:
+    from prodcontrol.orchestration.deployment_settings import database_label, withheld
+
+    err_console.print(
+        f"the deployments carry the settings (evidence in {database_label(rt.settings)}); "
+        f"start workers with: prefect worker start --pool {work_pool}",
+        highlight=False,
+    )
+    needed = withheld(rt.settings)
+    if needed:
+        err_console.print(
+            "secrets are not stored in Prefect: give every worker "
+            + ", ".join(needed)
+            + " in its environment (or a Prefect Secret block that sets them)",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:
