@@ -22,6 +22,7 @@ from evidence_seed import EXAMPLES, Seeded, seeded_store
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 from prodcontrol.web.app import create_app
+from prodcontrol.web.server import server_config
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HEADER = "X-Forwarded-User"
@@ -51,13 +52,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         inventory_dir=EXAMPLES,
         database_url=url,
         web_auth_header=HEADER,
+        web_trusted_proxies=["127.0.0.1/32"],  # the browser comes from 127.0.0.1, as a proxy
         web_token=SecretStr(TOKEN),
     )
     rt = Runtime(settings, clock=clock, store=store, config=config)
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(rt), host="127.0.0.1", port=port, log_level="warning")
-    )
+    server = uvicorn.Server(server_config(create_app(rt), "127.0.0.1", port, "warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -144,6 +144,7 @@ def test_an_unauthenticated_request_is_refused(site: Site, browser: object) -> N
     assert page.goto(site.url + "/models/fraud-detector").status == 401  # type: ignore[attr-defined]
     assert page.goto(site.url + "/pack.zip").status == 401  # type: ignore[attr-defined]
     assert page.goto(site.url + "/?token=wrong").status == 401  # type: ignore[attr-defined]
+    assert page.goto(site.url + f"/?token={TOKEN}").status == 401  # type: ignore[attr-defined]
     assert page.goto(site.url + "/healthz").status == 200  # type: ignore[attr-defined]
 
 

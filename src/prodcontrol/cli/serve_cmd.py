@@ -20,16 +20,23 @@ def serve(
     import uvicorn
 
     from prodcontrol.web.app import create_app
+    from prodcontrol.web.server import server_config
 
     rt = runtime(catalog, inventory)
     rt.config  # noqa: B018 - fail now, with the problems listed, rather than on the first request
     app = create_app(rt)
-    ways = ["token"] if rt.settings.web_token else []
-    if rt.settings.web_auth_header:
-        ways.append(f"header {rt.settings.web_auth_header}")
-    auth = " or ".join(ways) or "none configured: every page but /healthz is refused"
-    console.print(f"prodcontrol serving on http://{host}:{port}/ (auth: {auth})")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    settings = rt.settings
+    ways = ["personal tokens"] + (["the read-only web token"] if settings.web_token else [])
+    if settings.web_auth_header and settings.web_trusted_proxies:
+        proxies = ", ".join(str(n) for n in settings.web_trusted_proxies)
+        ways.append(f"header {settings.web_auth_header} from {proxies}")
+    elif settings.web_auth_header:
+        console.print(
+            f"[yellow]warning[/yellow]: {settings.web_auth_header} is ignored: set "
+            "web_trusted_proxies (PRODCONTROL_WEB_TRUSTED_PROXIES) to your proxy's CIDR"
+        )
+    console.print(f"prodcontrol serving on http://{host}:{port}/ (auth: {', '.join(ways)})")
+    uvicorn.Server(server_config(app, host, port)).run()
 
 
 def register(app: typer.Typer) -> None:

@@ -12,14 +12,19 @@ person through the trusted proxy header or the static token: see :mod:`prodcontr
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from prodcontrol import __version__
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import load_settings
-from prodcontrol.web import auth, evidence, slack
+from prodcontrol.web import auth, evidence, headers, login, metrics, slack
 from prodcontrol.web import review as review_page
+from prodcontrol.web.session import Signer
+
+log = logging.getLogger(__name__)
 
 
 def create_app(rt: Runtime | None = None) -> FastAPI:
@@ -33,13 +38,27 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
         openapi_url=None,
     )
     app.state.runtime = runtime
-    app.state.csrf = auth.Csrf()
+    app.state.signer = Signer()
+    settings = runtime.settings
+    if settings.web_auth_header and not settings.web_trusted_proxies:
+        log.warning(
+            "web_auth_header %s is set but web_trusted_proxies is empty: the header is ignored "
+            "on every request; set PRODCONTROL_WEB_TRUSTED_PROXIES to your proxy's address",
+            settings.web_auth_header,
+        )
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.middleware("http")(auth.middleware(runtime.settings, lambda: runtime.config))
+    @app.get("/metrics", include_in_schema=False)
+    def metrics_page(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(metrics.exposition())
+
+    app.middleware("http")(auth.middleware(runtime, app.state.signer))
+    # added last, so it runs first and also marks the 401s of the auth middleware
+    app.middleware("http")(headers.add_security_headers)
+    app.include_router(login.router)
     app.include_router(slack.router)
     app.include_router(evidence.router)
     app.include_router(review_page.router)

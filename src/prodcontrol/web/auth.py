@@ -1,33 +1,43 @@
-"""Who is asking: a trusted reverse-proxy header, or a static token; nobody else gets in.
+"""Who is asking: a personal token, the trusted proxy's header, a session, or the read-only token.
 
-* ``web_auth_header`` (settings): the company proxy authenticates people and passes their id in
-  this header (``X-Forwarded-User``, say). The value is matched against people.yaml by id,
-  e-mail or Slack id; that person may then decide gates they hold the right for. Only use it
-  behind a proxy that strips the header from incoming requests.
-* ``web_token`` (settings, environment only): ``Authorization: Bearer <token>``, or once
-  ``?token=<token>`` which sets a cookie for a browser. A shared token says nothing about who
-  is there, so it grants read-only access.
+* ``Authorization: Bearer <personal token>`` (``prodcontrol tokens issue``): acts as that
+  person, who may decide what they hold the right for; revocation and expiry are checked on
+  every request.
+* ``web_auth_header`` (``X-Forwarded-User``, say) is believed **only** on connections from
+  ``web_trusted_proxies`` (CIDRs); from anywhere else it is ignored and counted. Its value must
+  be a person's exact id or exact e-mail in people.yaml; anything else is refused.
+* ``POST /login`` with a personal token or the read-only token in the form body (never in a
+  URL) opens a signed session cookie (``HttpOnly``, ``Secure``, ``SameSite=Strict``).
+* ``PRODCONTROL_WEB_TOKEN`` as ``Authorization: Bearer``: read-only (a shared secret says
+  nothing about who is there).
 
-``/healthz`` is open; ``/slack/`` is left to the Slack router, which checks Slack's signature.
+A credential that is present but malformed, unknown, expired or revoked is a 401, never a 500
+and never a fallback to another way in. ``/healthz`` is open; ``/slack/`` checks Slack's
+signature instead.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
+import ipaddress
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request, Response
-from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
-from prodcontrol.catalog.config import Config
-from prodcontrol.settings import Settings
+from prodcontrol.identity import service as identity
+from prodcontrol.runtime import Runtime
+from prodcontrol.web import metrics
+from prodcontrol.web.session import SESSION_COOKIE, Signer
 
-OPEN_PATHS = ("/healthz",)
+log = logging.getLogger(__name__)
+
+OPEN_PATHS = ("/healthz", "/login")
 OPEN_PREFIXES = ("/slack/",)
-TOKEN_COOKIE = "prodcontrol_token"
+READ_ONLY = "web-token"
 
 
 @dataclass(frozen=True)
@@ -37,42 +47,131 @@ class Viewer:
     label: str
     person: str | None
     via: str
+    credential: str
+    session_id: str | None = None
+
+    @property
+    def csrf_binding(self) -> str:
+        """What a form token is bound to: the session, else the credential itself."""
+        return f"session:{self.session_id}" if self.session_id else self.credential
 
 
-def _person_for(config: Config, value: str) -> str | None:
-    wanted = value.strip().lower()
-    for person in config.inventory.people.values():
-        ids = {person.id, (person.email or "").lower(), (person.slack_id or "").lower()}
-        if wanted in ids:
-            return person.id
+class Unauthorized(Exception):
+    """A credential was offered and is no good: 401 with this message."""
+
+
+def person_by_exact_id_or_email(rt: Runtime, value: str) -> str | None:
+    """The person whose id or e-mail is exactly ``value`` (no case folding, no Slack ids)."""
+    people = rt.config.inventory.people
+    if value in people:
+        return value
+    matches = [p.id for p in people.values() if p.email is not None and p.email == value]
+    return matches[0] if len(matches) == 1 else None
+
+
+def from_trusted_proxy(rt: Runtime, request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in rt.settings.web_trusted_proxies)
+
+
+def _ascii(value: str, what: str) -> str:
+    if not value.isascii() or not value.isprintable():
+        raise Unauthorized(f"{what} must be printable ASCII")
+    return value.strip()
+
+
+def credential_viewer(rt: Runtime, offered: str) -> Viewer:
+    """The viewer a token (personal or the read-only web token) stands for, or Unauthorized."""
+    offered = _ascii(offered, "the token")
+    if offered.startswith("pct_"):
+        try:
+            actor = identity.authenticate(rt, offered)
+        except identity.NotAuthenticated as exc:
+            raise Unauthorized(str(exc).split(";")[0]) from None
+        return Viewer(actor.person, actor.person, "personal token", actor.credential)
+    expected = rt.settings.web_token
+    if (
+        expected is not None
+        and offered
+        and hmac.compare_digest(offered.encode(), expected.get_secret_value().encode())
+    ):
+        return Viewer("token holder (read-only)", None, "token", READ_ONLY)
+    raise Unauthorized("the token is not valid")
+
+
+def identify(rt: Runtime, signer: Signer, request: Request) -> Viewer | None:
+    """The viewer of ``request``; None without any credential; Unauthorized for a bad one."""
+    if "token" in request.query_params:
+        raise Unauthorized(
+            "tokens are never accepted in a URL (they end up in logs and history); send "
+            "'Authorization: Bearer <token>' or sign in with POST /login"
+        )
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        scheme, _, offered = _ascii(authorization, "the Authorization header").partition(" ")
+        if scheme.lower() != "bearer" or not offered.strip():
+            raise Unauthorized("use 'Authorization: Bearer <token>'")
+        return credential_viewer(rt, offered.strip())
+    header = rt.settings.web_auth_header
+    value = request.headers.get(header) if header else None
+    if value is not None:
+        if from_trusted_proxy(rt, request):
+            value = _ascii(value, f"the {header} header")
+            person = person_by_exact_id_or_email(rt, value)
+            if person is None:
+                raise Unauthorized(
+                    f"{header} {value!r} is not the exact id or e-mail of a person in people.yaml"
+                )
+            return Viewer(person, person, "proxy header", f"proxy:{person}")
+        metrics.count("web_untrusted_proxy_header", "ignored")
+        log.warning(
+            "ignored %s from %s: not in web_trusted_proxies",
+            header,
+            request.client.host if request.client else "?",
+        )
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return _session_viewer(rt, signer, cookie)
     return None
 
 
-def identify(request: Request, settings: Settings, config: Config) -> Viewer | None:
-    """The viewer of ``request``, or None when it carries no accepted credential."""
-    if settings.web_auth_header:
-        value = request.headers.get(settings.web_auth_header)
-        if value:
-            return Viewer(label=value, person=_person_for(config, value), via="proxy header")
-    if settings.web_token is not None:
-        expected = settings.web_token.get_secret_value()
-        bearer = request.headers.get("authorization", "")
-        offered = [
-            bearer.removeprefix("Bearer ").strip() if bearer.startswith("Bearer ") else "",
-            request.cookies.get(TOKEN_COOKIE, ""),
-            request.query_params.get("token", ""),
-        ]
-        if any(o and hmac.compare_digest(o, expected) for o in offered):
-            return Viewer(label="token holder (read-only)", person=None, via="token")
-    return None
+def _session_viewer(rt: Runtime, signer: Signer, cookie: str) -> Viewer:
+    session = signer.read_session(_ascii(cookie, "the session cookie"), rt.clock.now())
+    if session is None:
+        raise Unauthorized("the session is not valid or has expired; sign in again at /login")
+    if session.credential.startswith("token:"):
+        token = rt.identity.get_token(session.credential.removeprefix("token:"))
+        if token is None or token.state(rt.clock.now()) != "active":
+            raise Unauthorized("the token this session was opened with is no longer valid")
+    label = session.person or "token holder (read-only)"
+    via = "session" if session.person else "token"
+    return Viewer(label, session.person, via, session.credential, session.sid)
 
 
 def is_open(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
+def refusal(message: str) -> Response:
+    return PlainTextResponse(
+        f"authentication required: {message}",
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+HOW = (
+    "send 'Authorization: Bearer <your personal token>', sign in at /login, or come through "
+    "the company proxy"
+)
+
+
 def middleware(
-    settings: Settings, config: Callable[[], Config]
+    rt: Runtime, signer: Signer
 ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
     """Refuse every request but the open ones unless :func:`identify` accepts it."""
 
@@ -81,37 +180,15 @@ def middleware(
     ) -> Response:
         if is_open(request.url.path):
             return await call_next(request)
-        viewer = identify(request, settings, config())
+        try:
+            viewer = await run_in_threadpool(identify, rt, signer, request)
+        except Unauthorized as exc:
+            metrics.count("web_requests_refused", "bad_credential")
+            return refusal(str(exc))
         if viewer is None:
-            return PlainTextResponse(
-                "authentication required: come through the company proxy or send "
-                "'Authorization: Bearer <PRODCONTROL_WEB_TOKEN>'",
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+            metrics.count("web_requests_refused", "no_credential")
+            return refusal(HOW)
         request.state.viewer = viewer
-        token = request.query_params.get("token")
-        if token and viewer.via == "token" and request.method == "GET":
-            # a browser that came with ?token= gets a cookie and a URL without the secret
-            target = request.url.remove_query_params("token")
-            redirect = RedirectResponse(
-                str(target.path) + (f"?{target.query}" if target.query else ""), 303
-            )
-            redirect.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
-            return redirect
         return await call_next(request)
 
     return check
-
-
-class Csrf:
-    """Form tokens bound to the person, so another site cannot post a decision as them."""
-
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
-
-    def token(self, person: str) -> str:
-        return hmac.new(self._key, person.encode(), hashlib.sha256).hexdigest()
-
-    def valid(self, person: str, token: str) -> bool:
-        return hmac.compare_digest(self.token(person), token)

@@ -26,10 +26,11 @@ from prodcontrol.evidence.frameworks import check_framework, framework_ids, fram
 from prodcontrol.evidence.integrity import artifact_problem
 from prodcontrol.evidence.records import ControlRun, Gate, Verdict
 from prodcontrol.runtime import Runtime
-from prodcontrol.web.auth import Csrf, Viewer
+from prodcontrol.web.auth import Viewer
 from prodcontrol.web.deps import get_runtime
 from prodcontrol.web.plot import Point, score_plot
 from prodcontrol.web.render import TEMPLATES, render
+from prodcontrol.web.session import Signer
 
 router = APIRouter()
 Rt = Annotated[Runtime, Depends(get_runtime)]
@@ -169,7 +170,7 @@ def model_page(
     runs = [(r, store.verdicts_for(r.id)) for r in store.list_runs(model=name)[-RUNS_SHOWN:]]
     gates = store.list_gates(model=name)
     viewer = viewer_of(request)
-    csrf: Csrf = request.app.state.csrf
+    signer: Signer = request.app.state.signer
     gate_rows = []
     for gate in sorted(gates, key=lambda g: (g.status != "pending", g.opened_at)):
         holders = sorted(rt.config.holders_of(entry, cast(DecisionRight, gate.right)))
@@ -190,7 +191,7 @@ def model_page(
         gates=gate_rows,
         timeline=_timeline(rt, name, gates),
         runs=[{"run": r, "verdicts": v} for r, v in reversed(runs)],
-        csrf=csrf.token(viewer.person) if viewer.person else "",
+        csrf=signer.csrf_token(viewer.csrf_binding, rt.clock.now()) if viewer.person else "",
         message=message,
         ok=ok,
     )
@@ -297,30 +298,51 @@ def pack(request: Request, rt: Rt, model: str | None = None) -> Response:
 # --------------------------------------------------------------------------- decisions
 
 
+MAX_FORM_BYTES = 16 * 1024
+
+
+def _form(body: bytes) -> dict[str, str] | None:
+    if len(body) > MAX_FORM_BYTES:
+        return None
+    try:
+        return {k: v[-1] for k, v in parse_qs(body.decode("utf-8")).items()}
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _refusal(
+    rt: Runtime, signer: Signer, viewer: Viewer, form: dict[str, str] | None
+) -> tuple[int, str] | None:
+    """``(status, why)`` when the decision form may not be taken, None when it may."""
+    if form is None:
+        return 400, "the form is not readable (UTF-8, at most 16 KiB)"
+    if viewer.person is None:
+        return 403, (
+            "only a person known to people.yaml can decide gates: sign in with your personal "
+            "token, or come through the company proxy; the shared web token is read-only"
+        )
+    if viewer.via != "personal token":  # a Bearer header is never sent by another site
+        problem = signer.csrf_problem(viewer.csrf_binding, form.get("csrf", ""), rt.clock.now())
+        if problem is not None:
+            return 403, f"{problem}; reload the page and decide again"
+    if not form.get("reason", "").strip():
+        return 400, "give the reason for your decision; it is kept as evidence"
+    if form.get("decision") not in ("approve", "reject"):
+        return 400, "decision must be approve or reject"
+    return None
+
+
 @router.post("/gates/{gate_id}/decide")
 async def decide_gate(request: Request, gate_id: str, rt: Rt) -> Response:
     from prodcontrol.decisions import decide
 
     viewer = viewer_of(request)
-    form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
-    if viewer.person is None:
-        return message_page(
-            request,
-            "Decision refused",
-            "only a person known to people.yaml, signed in through the proxy, can decide gates",
-            403,
-        )
-    csrf: Csrf = request.app.state.csrf
-    if not csrf.valid(viewer.person, form.get("csrf", "")):
-        return message_page(
-            request,
-            "Decision refused",
-            "the form is stale or came from another site; reload the page and decide again",
-            403,
-        )
-    decision = form.get("decision", "")
-    if decision not in ("approve", "reject"):
-        return message_page(request, "Decision refused", "decision must be approve or reject", 400)
+    form = _form(await request.body())
+    refused = _refusal(rt, request.app.state.signer, viewer, form)
+    if refused is not None or form is None or viewer.person is None:
+        status, why = refused or (400, "")
+        return message_page(request, "Decision refused", why, status)
+    decision, reason = form["decision"], form["reason"].strip()
     try:
         gate = rt.store.get_gate(gate_id)
         decided = decide(
@@ -329,7 +351,8 @@ async def decide_gate(request: Request, gate_id: str, rt: Rt) -> Response:
             person=viewer.person,
             decision=cast(Any, decision),
             channel="web",
-            reason=form.get("reason", ""),
+            reason=reason,
+            credential=viewer.credential,
         )
     except DecisionRefused as exc:
         return message_page(
