@@ -317,7 +317,7 @@ def seeded_mlflow(mlflow_server: MlflowServer, _mlflow_examples: None) -> str:
     return mlflow_server.uri
 
 
-# --------------------------------------------------------------------------- real Prefect (issue 13)
+# ------------------------------------------------------------------------- real Prefect (issue 13)
 
 
 @pytest.fixture(scope="session")
