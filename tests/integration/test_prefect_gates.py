@@ -66,10 +66,10 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def start_waiting(world: dict[str, Any], model: str) -> tuple[Future[Any], str]:
     """Start the model's control flow in the background; return it once paused on its gate."""
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
 
     rt: Runtime = world["rt"]
-    running = world["pool"].submit(control_flow, model=model, runtime=world["ref"])
+    running = world["pool"].submit(run_control, model=model, runtime=world["ref"])
 
     def paused_gate() -> Any:
         if running.done():

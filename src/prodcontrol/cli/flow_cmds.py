@@ -75,7 +75,7 @@ def run_model(
     configuration error, 3 MLflow or a data source was unreachable.
     """
     _quiet_prefect()
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
     from prodcontrol.orchestration.runtimes import resolve
 
     ref = _ref(catalog, inventory)
@@ -89,7 +89,7 @@ def run_model(
             "web page"
         )
     with err_console.status(f"running the {entry.tier}-tier controls of {model} on Prefect"):
-        pool, future = _in_background(control_flow, model=model, runtime=ref, wait_for_gates=wait)
+        pool, future = _in_background(run_control, model=model, runtime=ref, wait_for_gates=wait)
         result: ModelResult = future.result()
         pool.shutdown()
     _show_model(rt, result, as_json=as_json)
