@@ -18,8 +18,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from prefect_server import PREFECT as PREFECT_CLI
-from prefect_server import PrefectServer
+from prodcontrol.prefect_server import PREFECT as PREFECT_CLI
+from prodcontrol.prefect_server import PrefectServer
 from prodcontrol.slack_server import LocalSlackServer
 
 PG_HOST, PG_PORT, PG_DB, PG_USER = "127.0.0.1", 5432, "test", "postgres"

@@ -46,7 +46,11 @@ def _api_state(flow_run_id: str) -> Any:
 
 def test_a_blocking_finding_fails_the_run_and_names_the_control(world: Any) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     from prodcontrol.orchestration.outcome import report_of
 
@@ -62,8 +66,10 @@ def test_a_blocking_finding_fails_the_run_and_names_the_control(world: Any) -> N
 
     with get_client(sync_client=True) as client:
         [artifact] = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["controls-high-model-0"])),
-            limit=1,
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["controls-high-model-0"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[report.flow_run_id]),
+            ),
         )
     rows = {row["control"]: row for row in json.loads(artifact.data)}
     assert rows["dataset-drift"]["verdict"] == "fail"

@@ -1,5 +1,8 @@
 """A real ``prefect server start`` and ``prefect worker start``, as a team runs them.
 
+For the integration test of deployments and the worker round-trip benchmark (like
+:mod:`prodcontrol.slack_server`, test infrastructure that ships so both can use it).
+
 The server has its own PREFECT_HOME (SQLite) on a free loopback port; its scheduler loops every
 second so a cron deployment gets its runs at once; the worker polls every second. Both log to a
 file; :meth:`PrefectServer.tracebacks` is what the server logged as errors (a scheduler that fails
@@ -45,9 +48,7 @@ def _free_port() -> int:
 
 def clean_env(home: Path, api_url: str | None = None) -> dict[str, str]:
     """The environment of a fresh shell: no PRODCONTROL_* and no PREFECT_* from this session."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PRODCONTROL_", "PREFECT_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRODCONTROL_", "PREFECT_"))}
     env["PREFECT_HOME"] = str(home)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     if api_url:
@@ -62,7 +63,11 @@ class Process:
         self.log = log
         with log.open("ab") as out:
             self.popen = subprocess.Popen(
-                command, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                command,
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -133,9 +138,11 @@ class PrefectServer:
         with urllib.request.urlopen(request, timeout=30) as answer:
             return json.loads(answer.read() or b"null")
 
-    def worker(self, pool: str, cwd: Path, home: Path) -> Process:
+    def worker(
+        self, pool: str, cwd: Path, home: Path, extra_env: dict[str, str] | None = None
+    ) -> Process:
         """``prefect worker start --pool POOL`` started from ``cwd`` with a bare environment."""
-        env = clean_env(home, self.api_url) | WORKER_ENV
+        env = clean_env(home, self.api_url) | WORKER_ENV | (extra_env or {})
         command = [str(PREFECT), "worker", "start", "--pool", pool, "--type", "process"]
         return Process(command, env, cwd, cwd / f"worker-{pool}.log")
 
