@@ -32,18 +32,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from prodcontrol import escalation
+from prodcontrol import finding_groups as groups
 from prodcontrol.catalog.schema import (
     VERDICT_ORDER,
     Control,
     DataQualityControl,
     DataSource,
+    DataSpec,
     DriftControl,
     FreshnessControl,
     ModelEntry,
     OwnershipControl,
     PerformanceControl,
     ReviewDueControl,
+    TierPolicy,
     ValueControl,
 )
 from prodcontrol.catalog.types import VerdictValue
@@ -56,6 +58,7 @@ from prodcontrol.errors import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     ProdControlError,
+    StoreConflict,
     UnreachableError,
     UsageError,
 )
@@ -75,6 +78,7 @@ from prodcontrol.ports import (
     ModelVersionRef,
     VerdictSummary,
 )
+from prodcontrol.run_outcome import RunOutcome
 from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -142,6 +146,7 @@ class ControlOutcome(_Frozen):
     value: float | None = None
     error: str | None = None
     unreachable: bool = False
+    not_applicable: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     artifacts: list[ArtifactFile] = Field(default_factory=list)
     sample: dict[str, Any] = Field(default_factory=dict)
@@ -192,6 +197,7 @@ class CheckResult(_Frozen):
     exit_code: int
     mlflow_run_id: str | None = None
     writeback_error: str | None = None
+    gate_id: str | None = Field(None, description="the run's gate: opened, or joined")
 
 
 # --------------------------------------------------------------------------- 1. open
@@ -301,6 +307,7 @@ def _measured(control: Control, measured: Measurement) -> ControlOutcome:
         kind=control.kind,
         value=measured.value,
         error=measured.error,
+        not_applicable=measured.not_applicable,
         details=measured.details,
         artifacts=measured.artifacts,
         sample=measured.sample,
@@ -325,11 +332,12 @@ def _data_control(
         sampling=rt.config.tier(entry).sampling,
         prediction_column=data.prediction_column,
         out_dir=ctx.out_dir,
+        contract=data,
     )
     return _measured(control, measured)
 
 
-def _data_spec(entry: ModelEntry) -> Any:
+def _data_spec(entry: ModelEntry) -> DataSpec:
     if entry.data is None:
         raise UsageError(
             f"model '{entry.name}' has no data: section in models.yaml; drift, data-quality and "
@@ -503,17 +511,52 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
         )
         for p in plans
     ]
-    run = rt.store.finish_run(ctx.run_id, _status(decided), verdicts, artifacts, findings)
+    run, gate_id = _record(
+        rt, ctx, tier, _status(decided), verdicts=verdicts, artifacts=artifacts, findings=findings
+    )
     result = result_of(rt, run.id)
-    result = _write_back(rt, ctx, result, outcomes, run)
-    try:
-        escalation.after_run(rt, run.id)
-    except Exception as exc:  # the run is recorded; a broken escalation must not hide it
-        log.exception("escalation after run %s failed", run.id)
-        rt.store.record_event(
-            "escalation_failed", "run", run.id, ctx.model, {"error": f"{exc!r}"[:2000]}
-        )
-    return result
+    if gate_id is not None and result.gate_id is None:
+        result = result.model_copy(update={"gate_id": gate_id})
+    return _write_back(rt, ctx, result, outcomes, run)
+
+
+def _record(
+    rt: Runtime,
+    ctx: RunContext,
+    tier: TierPolicy,
+    status: RunStatus,
+    *,
+    verdicts: list[VerdictIn],
+    artifacts: list[ArtifactIn],
+    findings: list[FindingIn],
+) -> tuple[ControlRun, str | None]:
+    """The run, its findings, its gate and its chain's first step: one transaction.
+
+    A concurrent run of the same version that opened the version's gate first makes the store
+    refuse ours (StoreConflict): the retry joins that gate. A follow-up that breaks (a bug
+    building a message) must not lose the run: it is recorded alone, the failure is an event,
+    and the ticker starts the chain that is missing.
+    """
+    follow_up = RunOutcome(rt, tier)
+    for attempt in range(2):
+        try:
+            closed = rt.store.close_run(
+                ctx.run_id, status, verdicts, artifacts, findings, follow_up=follow_up
+            )
+            return closed.run, closed.gate.id if closed.gate else None
+        except StoreConflict:
+            if attempt or rt.store.get_run(ctx.run_id).status != "running":
+                raise
+        except (UnreachableError, UsageError):
+            raise
+        except Exception as exc:  # the run is evidence; a broken follow-up must not hide it
+            log.exception("gate or escalation for run %s failed", ctx.run_id)
+            run = rt.store.finish_run(ctx.run_id, status, verdicts, artifacts, findings)
+            rt.store.record_event(
+                "escalation_failed", "run", run.id, ctx.model, {"error": f"{exc!r}"[:2000]}
+            )
+            return run, None
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
 def _complete(
@@ -544,6 +587,7 @@ def _decide(control: Control, outcome: ControlOutcome) -> Decided:
         outcome.value,
         control.thresholds,
         error=outcome.error,
+        not_applicable=outcome.not_applicable,
         details=_json_safe(details),
     )
 
@@ -625,6 +669,11 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
     ]
     unreachable = any(v.verdict == "error" and v.details.get("unreachable") for v in verdicts)
     blocking = any(f.blocking and f.status == "open" for f in findings)
+    run_findings = [f for f in rt.store.list_findings(model=run.model) if f.run_id == run_id]
+    covering = groups.gates_by_finding(rt.store.list_gates(model=run.model), run_findings)
+    gate_id = next(
+        (covering[f.id].id for f in groups.worst_first(run_findings) if f.id in covering), None
+    )
     return CheckResult(
         run_id=run.id,
         model=run.model,
@@ -637,6 +686,7 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
         blocking=blocking,
         unreachable=unreachable,
         exit_code=exit_code([r.verdict for r in rows], blocking=blocking, unreachable=unreachable),
+        gate_id=gate_id,
     )
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 
 from prodcontrol.evidence.records import Finding, Gate
 
-VERDICT_RANK = {"error": 3, "fail": 2, "warn": 1, "pass": 0}
+VERDICT_RANK = {"error": 3, "fail": 2, "warn": 1, "pass": 0, "not_applicable": -1}
 SEVERITY_RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
 
 

@@ -48,6 +48,8 @@ PERMANENT_ERRORS = frozenset(
         "cant_update_message",
         "message_not_found",
         "unknown_person",
+        "smtp_rejected",
+        "smtp_no_tls",
     }
 )
 
@@ -88,6 +90,9 @@ def to_message(notification: Notification) -> OutboundMessage:
         text=str(payload.get("text") or ""),
         blocks=list(payload.get("blocks") or []),
         metadata={"idempotency_key": notification.idempotency_key},
+        via="email" if payload.get("via") == "email" else None,
+        gate_id=notification.gate_id,
+        evidence_url=str(payload["evidence_url"]) if payload.get("evidence_url") else None,
     )
 
 

@@ -12,7 +12,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prodcontrol.catalog.schema import Control, DataSource, Sampling
+from prodcontrol.catalog.schema import Control, DataSource, DataSpec, Sampling
+from prodcontrol.catalog.types import VerdictValue
 from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.evidence.anchor import Anchor
 from prodcontrol.evidence.port import EvidenceStore
@@ -54,7 +55,7 @@ class Baseline(Record):
 
 class VerdictSummary(Record):
     control_id: str
-    verdict: Literal["pass", "warn", "fail", "error"]
+    verdict: VerdictValue
     value: float | None = None
     warn: float | None = None
     fail: float | None = None
@@ -69,7 +70,7 @@ class ControlRunSummary(Record):
     tier: str
     trigger: str
     status: str
-    verdict: Literal["pass", "warn", "fail", "error"]
+    verdict: VerdictValue
     started_at: datetime
     finished_at: datetime
     verdicts: list[VerdictSummary] = Field(default_factory=list)
@@ -152,6 +153,9 @@ class Measurement(Record):
     artifacts: list[ArtifactFile] = Field(default_factory=list)
     sample: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    not_applicable: str | None = Field(
+        None, description="why the control does not apply to this model (no value, no error)"
+    )
 
 
 @runtime_checkable
@@ -167,6 +171,7 @@ class DriftChecker(Protocol):
         sampling: Sampling,
         prediction_column: str | None,
         out_dir: str,
+        contract: DataSpec | None = None,
     ) -> Measurement: ...
 
 
@@ -182,6 +187,9 @@ class OutboundMessage(Record):
     text: str
     blocks: list[dict[str, Any]] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    via: Literal["email"] | None = Field(None, description="force e-mail (Slack was down)")
+    gate_id: str | None = None
+    evidence_url: str | None = None
 
 
 class Delivery(Record):

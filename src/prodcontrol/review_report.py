@@ -3,7 +3,8 @@
 :func:`build` gathers evidence records from the store, computes
 :mod:`prodcontrol.engine.effectiveness` for the period and the periods before it, ranks the worst
 offenders and derives only the recommendations the numbers support. :func:`render_html` makes
-one self-contained page (inline CSS, server-side SVG plots, no JavaScript) for leaders and the
+the page in the site's layout (charts from :mod:`prodcontrol.charts`,
+no JavaScript) for leaders and the
 risk team; ``prodcontrol report operating-review`` writes it and ``prodcontrol serve`` shows it.
 :func:`post_weekly_digest` puts a short summary in each tier's risk channel through the outbox.
 """
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from prodcontrol import charts
 from prodcontrol.catalog.config import Config
 from prodcontrol.clock import ensure_utc
 from prodcontrol.engine.effectiveness import (
@@ -31,6 +32,7 @@ from prodcontrol.evidence.records import Notification, NotificationIn
 
 if TYPE_CHECKING:
     from prodcontrol.runtime import Runtime
+    from prodcontrol.web.auth import Viewer
 
 HISTORY = 5
 """How many periods before the reviewed one the trend plots show."""
@@ -271,114 +273,7 @@ def to_json(review: OperatingReview) -> dict[str, Any]:
     return data
 
 
-# --------------------------------------------------------------------------- SVG plots
-
-_COLORS = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#57606a"]
-_W, _H, _PAD_L, _PAD_B, _PAD_T, _PAD_R = 560, 240, 48, 36, 28, 36
-
-
-def _axis(maximum: float, title: str) -> list[str]:
-    parts = [f'<text x="{_W / 2}" y="16" text-anchor="middle" class="t">{escape(title)}</text>']
-    for i in range(5):
-        value = maximum * i / 4
-        y = _H - _PAD_B - (_H - _PAD_B - _PAD_T) * i / 4
-        parts.append(
-            f'<line x1="{_PAD_L}" x2="{_W - _PAD_R}" y1="{y:.1f}" y2="{y:.1f}" class="g"/>'
-            f'<text x="{_PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{value:.3g}</text>'
-        )
-    return parts
-
-
-def _legend(names: Sequence[str]) -> list[str]:
-    parts = []
-    for i, name in enumerate(names):
-        x = _PAD_L + i * 130
-        color = _COLORS[i % len(_COLORS)]
-        parts.append(
-            f'<rect x="{x}" y="{_H - 12}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{x + 14}" y="{_H - 3}">{escape(name)}</text>'
-        )
-    return parts
-
-
-def line_chart(title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]]) -> str:
-    """A trend plot over periods; ``None`` points are gaps."""
-    values = [v for s in series.values() for v in s if v is not None]
-    maximum = max(values, default=0.0) or 1.0
-    width = _W - _PAD_L - _PAD_R
-    step = width / max(1, len(labels) - 1)
-    height = _H - _PAD_B - _PAD_T
-    parts = _axis(maximum, title)
-    for i, label in enumerate(labels):
-        x = _PAD_L + i * step
-        parts.append(
-            f'<text x="{x:.1f}" y="{_H - _PAD_B + 14}" text-anchor="middle">{escape(label)}</text>'
-        )
-    for n, (name, points) in enumerate(series.items()):
-        color = _COLORS[n % len(_COLORS)]
-        coords = [
-            (_PAD_L + i * step, _H - _PAD_B - height * v / maximum)
-            for i, v in enumerate(points)
-            if v is not None
-        ]
-        if coords:
-            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
-            parts.append(
-                f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="2">'
-                f"<title>{escape(name)}</title></polyline>"
-            )
-            parts += [
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>' for x, y in coords
-            ]
-    parts += _legend(list(series))
-    return _svg(title, parts)
-
-
-def bar_chart(
-    title: str,
-    groups: Sequence[str],
-    series: dict[str, Sequence[float]],
-    limits: Sequence[float | None] = (),
-) -> str:
-    """Grouped bars; ``limits`` draws a dashed SLA mark over each group."""
-    values = [v for s in series.values() for v in s] + [v for v in limits if v is not None]
-    maximum = max(values, default=0.0) or 1.0
-    height = _H - _PAD_B - _PAD_T
-    slot = (_W - _PAD_L - _PAD_R) / max(1, len(groups))
-    bar = slot * 0.8 / max(1, len(series))
-    parts = _axis(maximum, title)
-    for g, group in enumerate(groups):
-        x0 = _PAD_L + g * slot + slot * 0.1
-        parts.append(
-            f'<text x="{x0 + slot * 0.4:.1f}" y="{_H - _PAD_B + 14}" '
-            f'text-anchor="middle">{escape(group)}</text>'
-        )
-        for n, (name, column) in enumerate(series.items()):
-            value = column[g]
-            h = height * value / maximum
-            parts.append(
-                f'<rect class="bar" x="{x0 + n * bar:.1f}" y="{_H - _PAD_B - h:.1f}" '
-                f'width="{bar - 2:.1f}" height="{max(h, 0.5):.1f}" '
-                f'fill="{_COLORS[n % len(_COLORS)]}"><title>{escape(name)} {escape(group)}: '
-                f"{value:.3g}</title></rect>"
-            )
-        limit = limits[g] if g < len(limits) else None
-        if limit is not None:
-            y = _H - _PAD_B - height * limit / maximum
-            parts.append(
-                f'<line x1="{x0:.1f}" x2="{x0 + slot * 0.8:.1f}" y1="{y:.1f}" y2="{y:.1f}" '
-                f'class="sla"><title>SLA {limit:.3g}</title></line>'
-            )
-    parts += _legend(list(series))
-    return _svg(title, parts)
-
-
-def _svg(title: str, parts: list[str]) -> str:
-    body = "".join(parts)
-    return (
-        f'<svg class="plot" role="img" aria-label="{escape(title)}" width="{_W}" height="{_H}" '
-        f'viewBox="0 0 {_W} {_H}" xmlns="http://www.w3.org/2000/svg">{body}</svg>'
-    )
+# --------------------------------------------------------------------------- plots and page
 
 
 def plots(review: OperatingReview) -> list[str]:
@@ -387,7 +282,7 @@ def plots(review: OperatingReview) -> list[str]:
     def counts(pick: Callable[[Metrics], float]) -> list[float | None]:
         return [pick(r.overall) if r.has_evidence else None for r in review.history]
 
-    trend = line_chart(
+    trend = charts.line_chart(
         "Findings, SLA breaches and missed runs per period (gaps: no evidence)",
         labels,
         {
@@ -396,7 +291,7 @@ def plots(review: OperatingReview) -> list[str]:
             "missed runs": counts(lambda m: m.runs_missed),
         },
     )
-    speed = line_chart(
+    speed = charts.line_chart(
         "Median hours to acknowledge and to decide per period",
         labels,
         {
@@ -405,7 +300,7 @@ def plots(review: OperatingReview) -> list[str]:
         },
     )
     tiers = list(review.current.by_tier)
-    schedule = bar_chart(
+    schedule = charts.bar_chart(
         f"Scheduled control runs in {review.period}, per tier",
         tiers,
         {
@@ -413,7 +308,7 @@ def plots(review: OperatingReview) -> list[str]:
             "missed": [float(review.current.by_tier[t].runs_missed) for t in tiers],
         },
     )
-    decide = bar_chart(
+    decide = charts.bar_chart(
         f"Hours to decide in {review.period}, per tier (dashed: SLA)",
         tiers,
         {
@@ -428,23 +323,6 @@ def plots(review: OperatingReview) -> list[str]:
 def _h(seconds: float | None) -> float | None:
     return None if seconds is None else seconds / 3600
 
-
-# --------------------------------------------------------------------------- HTML
-
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1180px;color:#1f2328}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px}
-.sub{color:#57606a} .cards{display:flex;flex-wrap:wrap;gap:10px}
-.card{border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;min-width:140px}
-.card b{display:block;font-size:20px} table{border-collapse:collapse;width:100%}
-th,td{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:right}
-td{white-space:nowrap}
-th:first-child,td:first-child{text-align:left} .plots{display:flex;flex-wrap:wrap;gap:16px}
-svg.plot{border:1px solid #d0d7de;border-radius:6px;background:#fff}
-svg text{font-size:11px;fill:#57606a} svg text.t{font-size:13px;fill:#1f2328}
-svg .g{stroke:#eaeef2} svg .sla{stroke:#1f2328;stroke-dasharray:4 3;stroke-width:2}
-li{margin:4px 0}
-"""
 
 _COLUMNS: list[tuple[str, str]] = [
     ("runs on schedule", "runs_on_schedule"),
@@ -476,22 +354,9 @@ def _cell(m: Metrics, key: str) -> str:
     return str(getattr(m, key))
 
 
-def _table(title: str, section: dict[str, Metrics]) -> str:
-    head = "".join(f"<th>{escape(label)}</th>" for label, _ in _COLUMNS)
-    rows = "".join(
-        f"<tr><td>{escape(name)}</td>"
-        + "".join(f"<td>{escape(_cell(m, key))}</td>" for _, key in _COLUMNS)
-        + "</tr>"
-        for name, m in section.items()
-    )
-    empty = f'<tr><td colspan="{len(_COLUMNS) + 1}">no data</td></tr>'
-    return f"<h2>{escape(title)}</h2><table><tr><th></th>{head}</tr>{rows or empty}</table>"
-
-
-def _cards(m: Metrics) -> str:
-    on_time = f"{m.runs_on_schedule}/{m.runs_expected}"
-    cards = [
-        ("controls run on schedule", on_time),
+def _cards(m: Metrics) -> list[tuple[str, str]]:
+    return [
+        ("controls run on schedule", f"{m.runs_on_schedule}/{m.runs_expected}"),
         ("findings opened", str(m.findings_opened)),
         ("median time to acknowledge", _hours(m.time_to_acknowledge.median_s)),
         ("median time to decide", _hours(m.time_to_decide.median_s)),
@@ -505,65 +370,33 @@ def _cards(m: Metrics) -> str:
         ("overdue for review", str(len(m.models_overdue_for_review))),
         ("production, owner missing", str(len(m.production_models_missing_owner))),
     ]
-    return (
-        '<div class="cards">'
-        + "".join(f'<div class="card"><b>{escape(v)}</b>{escape(k)}</div>' for k, v in cards)
-        + "</div>"
-    )
 
 
-def render_html(review: OperatingReview) -> str:
-    """The whole page as one HTML string, plots embedded as inline SVG."""
+def _rows(section: dict[str, Metrics]) -> list[tuple[str, list[str]]]:
+    return [(name, [_cell(m, key) for _, key in _COLUMNS]) for name, m in section.items()]
+
+
+def render_html(review: OperatingReview, viewer: Viewer | None = None) -> str:
+    """The review page in the site's layout, charts inline; without ``viewer`` (the file the CLI
+    writes) the stylesheet is inlined so the page reads with no server."""
+    from prodcontrol.web.render import TEMPLATES, render
+
     current = review.current
-    scope = f"tier {review.tier}" if review.tier else "all tiers"
-    recs = (
-        "".join(
-            f"<li><b>{escape(r.subject)}</b>: {escape(r.finding)}. <i>{escape(r.action)}.</i></li>"
-            for r in review.recommendations
-        )
-        or "<li>Nothing in this period's numbers calls for a change.</li>"
+    return render(
+        "review.html",
+        viewer=viewer,
+        css=None if viewer else (TEMPLATES / "style.css").read_text(encoding="utf-8"),
+        review=review,
+        scope=f"tier {review.tier}" if review.tier else "all tiers",
+        first_day=current.period.start.date().isoformat(),
+        last_day=(current.period.end - timedelta(days=1)).date().isoformat(),
+        cards=_cards(current.overall),
+        plots=plots(review),
+        columns=[label for label, _ in _COLUMNS],
+        by_tier=_rows(current.by_tier),
+        by_model=_rows(current.by_model),
+        by_owner=_rows(current.by_owner),
     )
-    worst = (
-        "".join(
-            f"<tr><td>{escape(o.name)}</td><td>{escape(o.kind)}</td><td>{o.score}</td>"
-            f"<td style='text-align:left'>{escape(o.why)}</td></tr>"
-            for o in review.offenders
-        )
-        or '<tr><td colspan="4">none</td></tr>'
-    )
-    controls = (
-        "".join(
-            f"<tr><td>{escape(c.control_id)}</td><td>{c.findings}</td><td>{c.waivers}</td>"
-            f"<td style='text-align:left'>{escape(', '.join(c.models))}</td></tr>"
-            for c in current.by_control
-        )
-        or '<tr><td colspan="4">no findings</td></tr>'
-    )
-    overdue = ", ".join(current.overall.models_overdue_for_review) or "none"
-    computed = ensure_utc(current.computed_at).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Operating review {escape(review.period)}</title><style>{_CSS}</style></head>
-<body>
-<h1>Operating review {escape(review.period)}</h1>
-<div class="sub">{escape(scope)} · {escape(current.period.start.date().isoformat())} to
-{escape((current.period.end - timedelta(days=1)).date().isoformat())} · computed {computed}
-from the evidence store</div>
-<h2>This period</h2>{_cards(current.overall)}
-<h2>Recommendations</h2><ul id="recommendations">{recs}</ul>
-<h2>Trends against previous periods</h2><div class="plots">{"".join(plots(review))}</div>
-<h2>Worst offenders</h2>
-<table><tr><th>name</th><th>kind</th><th>score</th><th style="text-align:left">why</th></tr>
-{worst}</table>
-<h2>Controls that fired</h2>
-<table><tr><th>control</th><th>findings</th><th>waivers</th>
-<th style="text-align:left">models</th></tr>{controls}</table>
-{_table("Per tier", current.by_tier)}
-{_table("Per model", current.by_model)}
-{_table("Per owner (model behaviour)", current.by_owner)}
-<h2>Model review</h2><p>Overdue for review at the end of the period: {escape(overdue)}.</p>
-</body></html>
-"""
 
 
 # --------------------------------------------------------------------------- weekly digest

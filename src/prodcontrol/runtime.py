@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.validate import load_config
@@ -18,6 +18,9 @@ from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.identity.port import IdentityStore
 from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry, Notifier
 from prodcontrol.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from prodcontrol.adapters.smtp import SmtpNotifier
 
 
 class Runtime:
@@ -107,7 +110,36 @@ class Runtime:
 
     @cached_property
     def notifier(self) -> Notifier:
-        """Slack when a token is set, else the terminal/file outbox (printed by the CLI)."""
+        """Slack when a token is set, else the terminal/file outbox (printed by the CLI); with
+        ``smtp_host`` set, people without a Slack id (and messages re-queued while Slack was
+        down) are e-mailed instead."""
+        slack = self._slack_notifier()
+        if self.settings.smtp_host is None:
+            return slack
+        from prodcontrol.adapters.routing import RoutedNotifier
+
+        return RoutedNotifier(slack, self.email_notifier(), self.config.inventory.people)
+
+    def email_notifier(self) -> SmtpNotifier:
+        """The SMTP adapter from the settings (``smtp_host`` must be set)."""
+        from prodcontrol.adapters.smtp import SmtpNotifier
+        from prodcontrol.email_links import links_for
+
+        settings = self.settings
+        assert settings.smtp_host is not None
+        password = settings.smtp_password
+        return SmtpNotifier(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from or f"prodcontrol@{settings.smtp_host}",
+            people=self.config.inventory.people,
+            journal=settings.state_path / "smtp-sent.jsonl",
+            username=settings.smtp_username,
+            password=password.get_secret_value() if password is not None else None,
+            links=lambda message: links_for(self, message),
+        )
+
+    def _slack_notifier(self) -> Notifier:
         from prodcontrol.adapters.slack import OutboxFileNotifier, SlackNotifier
 
         if self.settings.slack_bot_token is None:

@@ -24,7 +24,14 @@ from pydantic_settings import (
 
 from prodcontrol.errors import ConfigError, Problem
 
-SECRET_FIELDS = ("slack_bot_token", "slack_signing_secret", "web_token")
+SECRET_FIELDS = (
+    "slack_bot_token",
+    "slack_signing_secret",
+    "web_token",
+    "smtp_password",
+    "web_link_secret",
+    "mlflow_webhook_secret",
+)
 CONFIG_ENV = "PRODCONTROL_CONFIG"
 DEFAULT_CONFIG = Path("prodcontrol.toml")
 
@@ -50,7 +57,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_base_url: str = "https://slack.com/api/"
-    web_base_url: str = "http://127.0.0.1:8321"
+    web_base_url: str = Field(
+        "http://127.0.0.1:8000", description="links in messages; default: where `serve` listens"
+    )
     web_token: SecretStr | None = None
     web_auth_header: str | None = Field(None, description="trusted reverse-proxy user header")
     web_trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
@@ -58,6 +67,17 @@ class Settings(BaseSettings):
         description="CIDRs of the proxies whose web_auth_header is believed; empty: ignored",
     )
     prefect_ui_url: str | None = None
+    smtp_host: str | None = Field(None, description="SMTP relay for e-mail escalations")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_from: str | None = Field(None, description="From: address of escalation e-mails")
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no AUTH")
+    smtp_password: SecretStr | None = None
+    web_link_secret: SecretStr | None = Field(
+        None, description="signs the one-time decision links in e-mails; unset: no links"
+    )
+    mlflow_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC secret MLflow signs its registry webhooks with"
+    )
     retention_days: int = Field(183, ge=1, description="minimum evidence retention (EU AI Act 19)")
 
     @field_validator("web_trusted_proxies", mode="before")

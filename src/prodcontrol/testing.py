@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prodcontrol.catalog.schema import Control, DataSource, Sampling
+from prodcontrol.catalog.schema import Control, DataSource, DataSpec, Sampling
 from prodcontrol.errors import UnreachableError, UsageError
 from prodcontrol.ports import (
     Baseline,
@@ -177,8 +177,10 @@ class FakeDriftChecker:
     """Returns the value registered for a control id, so engine tests control every number.
 
     Like the Evidently adapter it answers ``Measurement(error=...)``, never a value, for empty
-    data, a control column missing from the data, a prediction-scope control without a prediction
-    column, or an error registered in ``errors``; and it fills ``sample`` with the same keys.
+    data, a control column or declared feature missing from the data, a prediction-scope control
+    without a prediction column, or an error registered in ``errors``; ``not_applicable`` for an
+    out-of-range or unseen-categories check on a model that declares features but none of that
+    kind; and it fills ``sample`` with the same keys.
     """
 
     def __init__(
@@ -197,14 +199,22 @@ class FakeDriftChecker:
         sampling: Sampling,
         prediction_column: str | None,
         out_dir: str,
+        contract: DataSpec | None = None,
     ) -> Measurement:
         self.calls.append(control.id)
+        if contract is not None and prediction_column is None:
+            prediction_column = contract.prediction_column
         sample = _fake_sample(sampling, reference.rows, current.rows)
         error = self.errors.get(control.id) or _fake_refusal(
-            control, reference, current, prediction_column
+            control, reference, current, prediction_column, contract
         )
         if error:
             return Measurement(control_id=control.id, value=None, error=error, sample=sample)
+        not_applicable = _fake_not_applicable(control, contract)
+        if not_applicable:
+            return Measurement(
+                control_id=control.id, value=None, not_applicable=not_applicable, sample=sample
+            )
         return Measurement(
             control_id=control.id, value=self.values.get(control.id, 0.0), sample=sample
         )
@@ -228,8 +238,22 @@ def _fake_sample(sampling: Sampling, reference_rows: int, current_rows: int) -> 
     }
 
 
+def _fake_not_applicable(control: Control, contract: DataSpec | None) -> str | None:
+    check = getattr(getattr(control, "params", None), "check", None)
+    needs = {"out_of_range": "numerical", "unseen_categories": "categorical"}.get(str(check))
+    if needs is None or contract is None or not contract.declares_features:
+        return None
+    if getattr(contract, needs):
+        return None
+    return f"the model declares no {needs} feature, so {check} does not apply (data.{needs})"
+
+
 def _fake_refusal(
-    control: Control, reference: Dataset, current: Dataset, prediction_column: str | None
+    control: Control,
+    reference: Dataset,
+    current: Dataset,
+    prediction_column: str | None,
+    contract: DataSpec | None = None,
 ) -> str | None:
     """Why the adapter would refuse to measure, as far as column names can tell."""
     for side, data in (("reference", reference), ("current", current)):
@@ -237,6 +261,8 @@ def _fake_refusal(
             return f"the {side} data from {data.source} is empty (no rows)"
     params = getattr(control, "params", None)
     wanted = list(getattr(params, "columns", None) or [])
+    if not wanted and contract is not None:
+        wanted = contract.features()
     if getattr(params, "scope", None) == "prediction":
         if not prediction_column:
             return "scope 'prediction' needs the model's prediction column"

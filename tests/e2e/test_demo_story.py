@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,15 +21,19 @@ def _demo(state: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
         check=False,
     )
 
 
+@pytest.mark.timeout(1200)  # the default 30 days of history run the real loop 90 times
 def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     result = _demo(tmp_path / "state")
     out = result.stdout
     assert result.returncode == 0, result.stderr[-3000:]
+    # the last 30 days first, on a simulated clock, decided in time: no alias moved there
+    assert "The last 30 days, on a simulated clock" in out
+    assert "90 scheduled runs over 30 days" in out and "0 gate(s) timed out" in out
     assert "churn-classifier v2 (low tier): 0 finding(s)" in out
     assert "waiver" in out and "credit-limit-regressor" in out
     assert "refused chen: separation of duties" in out

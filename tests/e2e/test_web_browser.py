@@ -117,6 +117,12 @@ def test_the_fleet_page_lists_the_example_models(site: Site, browser: object) ->
     assert set(shown) == set(site.rt.config.inventory.models)
     fraud = page.locator('tr[data-model="fraud-detector"]')  # type: ignore[attr-defined]
     assert "fail" in fraud.inner_text() and "Chen Wei" in fraud.inner_text()
+    heatmap = page.locator("#heatmap svg.heatmap")  # type: ignore[attr-defined]
+    assert heatmap.bounding_box()["width"] > 300
+    latest = {v.control_id: v.verdict for v in site.rt.store.latest_verdicts("fraud-detector")}
+    control, verdict = next(iter(latest.items()))
+    cell = heatmap.locator(f'g[id$="-cell-fraud-detector-{control}"]')
+    assert cell.text_content().strip() == verdict
     shot(page, "web-fleet.png")
 
 
@@ -128,9 +134,9 @@ def test_the_model_page_shows_the_score_plot(site: Site, browser: object) -> Non
     controls = site.rt.config.controls_for(site.rt.config.model("fraud-detector"))
     assert plots.count() == len(controls)
     drift = page.locator('svg.score-plot[aria-label^="dataset-drift"]')  # type: ignore[attr-defined]
-    assert drift.locator("circle.point").count() == 5
-    assert drift.locator('circle[data-verdict="fail"]').count() >= 1
-    assert drift.locator("line.threshold-fail").count() == 1
+    assert drift.locator('g[id$="-points-fail"] use').count() >= 1
+    assert drift.locator('g[id*="-points-"] use').count() == 5  # one mark per run
+    assert drift.locator('g[id$="-threshold-fail"]').count() == 1
     assert drift.bounding_box()["width"] > 300  # drawn, not just present
     assert "escalation acknowledged" in page.locator("#timeline").inner_text()  # type: ignore[attr-defined]
     shot(page, "web-model.png")

@@ -85,8 +85,9 @@ class KeyedChecker:
         sampling: Sampling,
         prediction_column: str | None,
         out_dir: str,
+        contract: object = None,
     ) -> Measurement:
-        del reference, sampling, prediction_column, out_dir
+        del reference, sampling, prediction_column, out_dir, contract
         if self.delay_s:
             time.sleep(self.delay_s)
         model = current.source.removeprefix("data/").removesuffix("-current.csv")

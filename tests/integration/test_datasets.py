@@ -70,7 +70,7 @@ def test_empty_window_missing_file_and_unknown_format_are_clear_errors(
     stale = FileSource(type="file", path="old.csv", time_column="at", window="1d")
     with pytest.raises(DataError, match=r"no rows in the window of the last 1d .*newest row at"):
         source.load(stale, now=NOW)
-    with pytest.raises(UnreachableError, match="no such file") as missing:
+    with pytest.raises(DataError, match="no such file") as missing:
         source.load(FileSource(type="file", path="nope.csv"), now=NOW)
     assert "inventory directory" in str(missing.value)
     (tmp_path / "data.txt").write_text("x\n1\n")

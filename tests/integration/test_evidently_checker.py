@@ -28,7 +28,13 @@ from prodcontrol.adapters.evidently import (
     drift_detected,
     wasserstein_sketch,
 )
-from prodcontrol.catalog.schema import DataQualityControl, DriftControl, Sampling, Thresholds
+from prodcontrol.catalog.schema import (
+    DataQualityControl,
+    DataSpec,
+    DriftControl,
+    Sampling,
+    Thresholds,
+)
 from prodcontrol.engine.verdicts import decide
 from prodcontrol.ports import Dataset, Measurement
 
@@ -74,6 +80,7 @@ def measure(
     prediction_column: str | None = None,
     seed: int = 5,
     checker: EvidentlyChecker = CHECKER,
+    contract: DataSpec | None = None,
 ) -> Measurement:
     return checker.measure(
         control,
@@ -82,6 +89,7 @@ def measure(
         sampling=Sampling(max_rows=max_rows, seed=seed),
         prediction_column=prediction_column,
         out_dir=str(tmp_path),
+        contract=contract,
     )
 
 
@@ -271,15 +279,95 @@ def test_prediction_scope_needs_thresholds_that_point_like_its_score(tmp_path: P
     wine = load_wine(as_frame=True).frame
     wine["label"] = wine["target"].map({0: "class_0", 1: "class_1", 2: "class_2"})
     reference, current = wine.iloc[::2], wine[wine["target"] == 0]
-    control = drift(scope="prediction")  # chi-square p-value against higher-is-worse thresholds
-    refused = measure(control, reference, current, tmp_path, prediction_column="label")
+    named = drift(scope="prediction", stattest="chisquare")  # a p-value, higher-is-worse limits
+    refused = measure(named, reference, current, tmp_path, prediction_column="label")
     assert refused.error and "thresholds.direction: lower_is_worse" in refused.error
-    lower = control.model_copy(
+    lower = named.model_copy(
         update={"thresholds": Thresholds(warn=0.1, fail=0.05, direction="lower_is_worse")}
     )
     measured = measure(lower, reference, current, tmp_path, prediction_column="label")
     assert measured.error is None and measured.value is not None and measured.value < 1e-6
     assert decide("drift", measured.value, lower.thresholds).verdict == "fail"
+
+
+@pytest.mark.parametrize("rows", [60, 400, 3000])
+@pytest.mark.parametrize("direction", ["higher_is_worse", "lower_is_worse"])
+def test_auto_prediction_drift_fits_its_thresholds_at_every_size(
+    tmp_path: Path, rows: int, direction: str
+) -> None:
+    """``stattest: auto`` on the prediction picks a distance for higher-is-worse thresholds and
+    a p-value for lower-is-worse ones, small data or large, numeric or categorical."""
+    rng = np.random.default_rng(rows)
+    reference = pd.DataFrame(
+        {"score": rng.normal(0, 1, rows), "label": rng.choice(["a", "b", "c"], rows)}
+    )
+    current = pd.DataFrame(
+        {"score": rng.normal(0.2, 1, rows), "label": rng.choice(["a", "b", "c"], rows)}
+    )
+    limits = (
+        Thresholds(warn=0.1, fail=0.2)
+        if direction == "higher_is_worse"
+        else Thresholds(warn=0.1, fail=0.05, direction="lower_is_worse")
+    )
+    control = drift(scope="prediction").model_copy(update={"thresholds": limits})
+    for column in ("score", "label"):
+        measured = measure(control, reference, current, tmp_path, prediction_column=column)
+        assert measured.error is None, measured.error
+        kind = measured.details["columns"][column]["score_kind"]
+        assert kind == ("distance" if direction == "higher_is_worse" else "p_value")
+
+
+# --------------------------------------------------------------------------- the data contract
+
+
+def contract(**fields: Any) -> DataSpec:
+    source = {"type": "file", "path": "unused.csv"}
+    return DataSpec.model_validate({"reference": source, "current": source, **fields})
+
+
+def test_target_and_prediction_are_never_features(tmp_path: Path) -> None:
+    """Without declared features, drift takes the shared columns less target and prediction;
+    with them, exactly the declared ones (an undeclared shifted column changes nothing)."""
+    reference = synthetic(600, 1)
+    current = synthetic(600, 2)
+    for frame, flip in ((reference, 0), (current, 1)):
+        frame["label"] = (np.arange(len(frame)) % 2 == flip).astype(int)
+        frame["score"] = frame["label"] * (1.0 + flip)
+    current["noise"] = reference["noise"] = np.arange(600.0)
+    current["noise"] += 500.0
+    spec = contract(target_column="label", prediction_column="score")
+    inferred = measure(drift(), reference, current, tmp_path, contract=spec)
+    assert "label" not in inferred.details["columns"] and "score" not in inferred.details["columns"]
+    declared = contract(
+        target_column="label", prediction_column="score", numerical=["age", "income"]
+    )
+    measured = measure(drift(), reference, current, tmp_path, contract=declared)
+    assert list(measured.details["columns"]) == ["age", "income"]
+
+
+def test_declared_kinds_are_the_contract(tmp_path: Path) -> None:
+    reference = pd.DataFrame({"code": [1, 2, 3, 1] * 50, "amount": [1.0, 2.0, 3.0, 4.0] * 50})
+    current = reference.copy()
+    current.loc[0, "code"] = 9  # an unseen category although the column holds numbers
+    as_categories = contract(categorical=["code"], numerical=["amount"])
+    unseen = measure(
+        quality("unseen_categories"), reference, current, tmp_path, contract=as_categories
+    )
+    assert unseen.error is None and unseen.details["columns"]["code"]["flagged"] == 1
+    text = current.assign(amount="EUR " + current["amount"].astype(str))
+    wrong = measure(quality("out_of_range"), reference, text, tmp_path, contract=as_categories)
+    assert wrong.error and "'amount' is declared numerical in models.yaml" in wrong.error
+    numeric_only = contract(numerical=["amount"])
+    not_applicable = measure(
+        quality("unseen_categories"), reference, current, tmp_path, contract=numeric_only
+    )
+    assert not_applicable.error is None and not_applicable.value is None
+    assert (
+        not_applicable.not_applicable and "no categorical feature" in not_applicable.not_applicable
+    )
+    typo = contract(numerical=["amount", "amuont"])
+    missing = measure(drift(), reference, current, tmp_path, contract=typo)
+    assert missing.error and "'amuont' (data.numerical)" in missing.error
 
 
 # --------------------------------------------------------------------------- Evidently's numbers

@@ -29,6 +29,7 @@ from prodcontrol.settings import Settings
 
 NOW = at(3, 9, month=11)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,7 @@ def test_rendered_page_opens_in_chromium_with_visible_plots(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
+    ARTIFACTS.mkdir(exist_ok=True)
     page_file = tmp_path / "review.html"
     page_file.write_text(render_html(review), encoding="utf-8")
     with sync_playwright() as pw:
@@ -79,7 +81,7 @@ def test_rendered_page_opens_in_chromium_with_visible_plots(
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(page_file.as_uri())
-            assert page.title() == "Operating review 2026-10"
+            assert page.title().startswith("Operating review 2026-10")
             plots = page.locator("svg.plot")
             assert plots.count() == 4
             for i in range(4):
@@ -88,11 +90,15 @@ def test_rendered_page_opens_in_chromium_with_visible_plots(
                 assert plot.is_visible()
                 box = plot.bounding_box()
                 assert box is not None and box["width"] >= 500 and box["height"] >= 200
-            # the trend plot draws its lines, the bar plots draw bars that have height
-            assert page.locator("svg.plot").first.locator("polyline").count() == 3
-            bars = page.locator("svg.plot rect.bar")
+            # the trend plot draws its three lines; the bar plots draw bars that have height
+            trend = plots.first
+            assert trend.locator('g[id*="-series-"]').count() == 3
+            bars = page.locator('svg.plot g[id*="-bars-"] path')
             heights = [bars.nth(i).bounding_box()["height"] for i in range(bars.count())]  # type: ignore[index]
             assert max(heights) > 50
+            assert page.locator('svg.plot g[id*="-sla-"]').count() >= 1
+            assert page.locator("header").inner_text().startswith("prodcontrol")  # site layout
+            page.screenshot(path=str(ARTIFACTS / "review-page.png"), full_page=True)
             text = page.locator("#recommendations").inner_text()
             assert "median time to decide 2.2 d exceeds the 2.0 d SLA" in text
             assert "SLA breaches" in page.locator(".cards").inner_text()
@@ -124,7 +130,7 @@ def test_cli_writes_the_page_and_json(
     assert data["period"] == "2026-10"
     assert data["current"]["overall"]["sla_breaches"] == 4
     assert data["current"]["overall"]["runs_on_schedule"] == 6
-    assert out.read_text().count('<svg class="plot"') == 4
+    assert out.read_text().count('<svg class="chart plot"') == 4
     only_high = CliRunner().invoke(
         app, ["report", "operating-review", "--period", "2026-10", "--tier", "high", "--json"]
     )
@@ -176,5 +182,7 @@ def test_served_page_in_the_web_app(seeded_url: str, tmp_path: Path) -> None:
     auth = {"Authorization": "Bearer s3cret"}
     page = client.get("/review?period=2026-10&tier=high", headers=auth)
     assert page.status_code == 200
-    assert "Operating review 2026-10" in page.text and page.text.count('<svg class="plot"') == 4
+    assert "Operating review 2026-10" in page.text
+    assert page.text.count('<svg class="chart plot"') == 4
+    assert '<link rel="stylesheet" href="/static/style.css">' in page.text  # the site's layout
     assert client.get("/review?period=2026-99", headers=auth).status_code == 400

@@ -41,7 +41,8 @@ def parts(tmp_path: Path) -> tuple[Runtime, FakeRegistry, FakeDriftChecker, Manu
         MetricPoint(key=kpi, value=125.0, at=clock.now() - timedelta(days=1))
     ]
     data = FakeDatasetSource()
-    frame = pd.DataFrame({"income": [1.0, 2.0, 3.0], "prediction": [0.1, 0.2, 0.3]})
+    declared = ["income", "utilisation", "age", "open_accounts", "employment", "housing"]
+    frame = pd.DataFrame({c: [1.0, 2.0, 3.0] for c in declared} | {"prediction": [0.1, 0.2, 0.3]})
     for path in ("data/credit-reference.csv", "data/credit-current.csv"):
         data.add(path, frame, newest_at=clock.now() - timedelta(hours=40))
     checker = FakeDriftChecker(values={"dataset-drift": 0.6, "prediction-drift": 0.01})

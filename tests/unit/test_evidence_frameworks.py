@@ -10,13 +10,13 @@ import pytest
 
 from prodcontrol.catalog.loader import default_catalog_dir
 from prodcontrol.catalog.validate import load_config
+from prodcontrol.charts import Point, score_plot, verdict_heatmap
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence import ControlRun, Event, Verdict, entry_hash
 from prodcontrol.evidence.anchor import Anchor, check_anchors
 from prodcontrol.evidence.chain import GENESIS
 from prodcontrol.evidence.frameworks import framework_view
 from prodcontrol.evidence.retention import PURGE_KIND, chain_start, check_purge_allowed
-from prodcontrol.web.plot import Point, score_plot
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -107,7 +107,19 @@ def test_the_score_plot_draws_points_and_thresholds() -> None:
         Point(NOW + timedelta(days=i), 0.1 * i, "fail" if i > 2 else "pass") for i in range(4)
     ]
     svg = score_plot("drift <share>", points, 0.2, 0.25, "share")
-    assert svg.startswith("<svg") and svg.count('class="point"') == 4
-    assert 'class="threshold-warn"' in svg and 'class="threshold-fail"' in svg
-    assert "drift &lt;share&gt;" in svg
+    assert svg.startswith('<svg class="chart score-plot"') and "<?xml" not in svg
+    assert 'aria-label="drift &lt;share&gt; over time"' in svg
+    assert 'id="drift-share-points-pass"' in svg and 'id="drift-share-points-fail"' in svg
+    assert 'id="drift-share-threshold-warn"' in svg and 'id="drift-share-threshold-fail"' in svg
+    assert "drift &lt;share&gt;" in svg  # text stays text, escaped
+    assert svg == score_plot("drift <share>", points, 0.2, 0.25, "share")  # deterministic
     assert "no runs yet" in score_plot("empty", [], None, 1.0)
+
+
+def test_the_heatmap_names_every_cell_and_marks_the_ones_not_run() -> None:
+    svg = verdict_heatmap(
+        "Latest verdicts", ["m-a", "m-b"], ["drift", "quality"], {("m-a", "drift"): "fail"}
+    )
+    assert svg.startswith('<svg class="chart heatmap"')
+    assert 'id="latest-verdicts-cell-m-a-drift"' in svg and ">fail<" in svg
+    assert svg.count('id="latest-verdicts-cell-') == 4  # the three not run are drawn as "-"

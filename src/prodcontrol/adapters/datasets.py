@@ -20,9 +20,11 @@ Data age (``Dataset.newest_at``, read by the ``data_age`` freshness control): th
 age, and a ``data_age`` control on it gives ``error``.
 
 What goes wrong becomes an exception the check runner turns into an ``error`` verdict:
-:class:`~prodcontrol.errors.UnreachableError` for a file that is not there, a database or MLflow
-that does not answer (exit code 3); :class:`DataError` for an empty window, a missing time
-column, a schema mismatch or a query the database refuses.
+:class:`~prodcontrol.errors.UnreachableError` for a database or MLflow that does not answer (exit
+code 3, retried by the flows); :class:`DataError` for a local file that is not there (a
+configuration mistake, not an outage: ``prodcontrol validate`` reports it, a run records ``error``
+without retrying), an empty window, a missing time column, a schema mismatch or a query the
+database refuses.
 """
 
 from __future__ import annotations
@@ -78,14 +80,8 @@ class FileSqlMlflowDatasets:
 
     def _file(self, spec: FileSource, now: datetime) -> Dataset:
         path = self.resolve(spec.path)
-        if not path.is_file():
-            raise UnreachableError(
-                "data source",
-                str(path),
-                "no such file",
-                f"check data path '{spec.path}' in models.yaml (relative paths are resolved "
-                f"against the inventory directory {self.base_dir})",
-            )
+        if not path.exists():
+            raise DataError(missing_file_message(spec.path, path, self.base_dir))
         frame = read_table(path, spec.format)
         modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         return _windowed(frame, str(path), spec.time_column, spec.window, now, fallback=modified)
@@ -204,6 +200,26 @@ class FileSqlMlflowDatasets:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def missing_file_message(written: str, resolved: Path, base_dir: Path) -> str:
+    """What to say about a local data path that does not exist (validate and runs say the same)."""
+    near = _similar_files(resolved)
+    hint = f"; did you mean {near}?" if near else ""
+    return (
+        f"no such file {resolved} (data path '{written}' in models.yaml; relative paths are "
+        f"resolved against the inventory directory {base_dir}){hint}"
+    )
+
+
+def _similar_files(path: Path) -> str | None:
+    import difflib
+
+    if not path.parent.is_dir():
+        return None
+    names = [p.name for p in path.parent.iterdir() if p.is_file()]
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.6)
+    return f"'{close[0]}'" if close else None
 
 
 def read_table(path: Path, fmt: str | None) -> Any:

@@ -82,7 +82,13 @@ from evidently.metrics import (
 from scipy import stats
 from scipy.spatial import distance
 
-from prodcontrol.catalog.schema import Control, DataQualityControl, DriftControl, Sampling
+from prodcontrol.catalog.schema import (
+    Control,
+    DataQualityControl,
+    DataSpec,
+    DriftControl,
+    Sampling,
+)
 from prodcontrol.ports import ArtifactFile, Dataset, Measurement
 
 log = logging.getLogger(__name__)
@@ -148,6 +154,11 @@ def drift_detected(method: str, score: float, threshold: float) -> bool:
 
 class MeasurementRefused(Exception):
     """The control cannot be measured on this data; the message says why and what to change."""
+
+
+class NotApplicable(Exception):
+    """The control does not apply to this model (an unseen-categories check on a model without
+    categorical features); recorded as not applicable with the reason, never pass or error."""
 
 
 # --------------------------------------------------------------------------- column kinds
@@ -353,15 +364,25 @@ def _wasserstein(
 # --------------------------------------------------------------------------- per-column drift
 
 
-def choose_method(kind: Kind, n_reference: int, distinct: int, stattest: str = "auto") -> str:
+def choose_method(
+    kind: Kind,
+    n_reference: int,
+    distinct: int,
+    stattest: str = "auto",
+    score_kind: Literal["p_value", "distance"] | None = None,
+) -> str:
     """Evidently's default stattest for a column (or the one the control names).
 
     ``n_reference`` is the number of non-missing reference values of the *full* column and
     ``distinct`` the number of distinct values in both (only compared with 2 and 5).
+    ``score_kind``, when given, keeps the choice to methods whose score points that way at every
+    data size (a prediction-drift value is compared with the control's own thresholds).
     """
     if stattest != "auto":
         return stattest
     small = n_reference <= SMALL_REFERENCE_ROWS
+    if score_kind is not None:
+        small = score_kind == "p_value"
     if kind == "numeric" and distinct > FEW_VALUES:
         return "ks" if small else "wasserstein"
     if not small:
@@ -433,6 +454,7 @@ class _DriftScorer:
     column_threshold: float | None
     rng: np.random.Generator
     exact_max_values: int
+    score_kind: Literal["p_value", "distance"] | None = None
 
     def column(self, name: str, kind: Kind, reference: Any, current: Any) -> ColumnDrift:
         if kind == "numeric":
@@ -477,7 +499,7 @@ class _DriftScorer:
         return method, _count_score(method, counts), 0.0, n_ref, n_cur
 
     def _method(self, kind: Kind, name: str, n_reference: int, distinct: int) -> str:
-        method = choose_method(kind, n_reference, distinct, self.stattest)
+        method = choose_method(kind, n_reference, distinct, self.stattest, self.score_kind)
         if self.stattest != "auto":
             _check_fits(method, kind, name)
         return method
@@ -530,20 +552,84 @@ def _require_same_kinds(columns: list[str], reference: Any, current: Any) -> dic
     return _kinds(reference, columns)
 
 
-def _shared_columns(reference: Any, current: Any, exclude: str | None = None) -> list[str]:
-    return [c for c in reference.columns if c in current.columns and c != exclude]
+def _shared_columns(reference: Any, current: Any, exclude: set[str]) -> list[str]:
+    return [c for c in reference.columns if c in current.columns and c not in exclude]
 
 
-def _checked_columns(
-    wanted: list[str] | None, reference: Any, current: Any, exclude: str | None = None
-) -> list[str]:
-    """The control's columns, all present on both sides; by default the shared columns."""
-    columns = list(wanted) if wanted else _shared_columns(reference, current, exclude)
-    _require_columns(columns, current, "current")
-    _require_columns(columns, reference, "reference")
-    if not columns:
+@dataclass(frozen=True)
+class Wanted:
+    """The columns a control checks and where the list comes from: the control's
+    ``params.columns``, the model's declared features (its data contract), or, when the model
+    declares none, the columns both datasets share less the target and prediction columns."""
+
+    columns: list[str]
+    source: Literal["params", "declared", "shared"]
+    declared: dict[str, Kind] = field(default_factory=dict)
+
+    @property
+    def named(self) -> bool:
+        return self.source != "shared"
+
+
+def wanted_columns(
+    params_columns: list[str] | None, contract: DataSpec | None, reference: Any, current: Any
+) -> Wanted:
+    """Which columns a drift or data-quality control looks at (see :class:`Wanted`)."""
+    declared: dict[str, Kind] = dict(contract.declared_kinds()) if contract else {}
+    if params_columns:
+        return Wanted(list(params_columns), "params", declared)
+    if contract is not None and contract.declares_features:
+        return Wanted(contract.features(), "declared", declared)
+    excluded = contract.non_features() if contract else set()
+    return Wanted(_shared_columns(reference, current, excluded), "shared", declared)
+
+
+def _require_wanted(wanted: Wanted, frame: Any, side: str) -> None:
+    if wanted.source != "declared":
+        _require_columns(wanted.columns, frame, side)
+        return
+    missing = [c for c in wanted.columns if c not in frame.columns]
+    if missing:
+        where = ", ".join(
+            f"'{c}' (data.{'numerical' if wanted.declared.get(c) == 'numeric' else 'categorical'})"
+            for c in missing
+        )
+        raise MeasurementRefused(
+            f"declared column{'s' if len(missing) > 1 else ''} {where} missing from the {side} "
+            f"data; its columns are {', '.join(map(str, frame.columns))}: fix the name in "
+            "models.yaml (`prodcontrol validate` checks local files, `--probe` the others)"
+        )
+
+
+def _checked_columns(wanted: Wanted, reference: Any, current: Any) -> list[str]:
+    """The control's columns, all present on both sides."""
+    _require_wanted(wanted, current, "current")
+    _require_wanted(wanted, reference, "reference")
+    if not wanted.columns:
         raise MeasurementRefused("the reference and current data share no columns to check")
-    return columns
+    return list(wanted.columns)
+
+
+def _contract_kinds(
+    wanted: Wanted, columns: list[str], reference: Any, current: Any
+) -> dict[str, Kind]:
+    """Each column's kind: the declared one where the contract says (numbers may be declared
+    categorical, text may not be declared numerical), else the same kind on both sides."""
+    wrong = [
+        f"'{column}' is declared numerical in models.yaml but holds {column_kind(frame[column])} "
+        f"values ({frame[column].dtype}) in the {side} data; move it to data.categorical or fix "
+        "the data"
+        for column in columns
+        if wanted.declared.get(column) == "numeric"
+        for side, frame in (("reference", reference), ("current", current))
+        if column_kind(frame[column]) != "numeric"
+    ]
+    if wrong:
+        raise MeasurementRefused("; ".join(wrong))
+    inferred = _require_same_kinds(
+        [c for c in columns if c not in wanted.declared], reference, current
+    )
+    return {c: wanted.declared.get(c) or inferred[c] for c in columns}
 
 
 # --------------------------------------------------------------------------- sampling
@@ -672,34 +758,56 @@ class _Outcome:
 
 
 def _drift_columns(
-    control: DriftControl, reference: Any, current: Any, prediction_column: str | None
-) -> tuple[list[str], dict[str, str]]:
-    """The columns a drift control scores, and those it leaves out with the reason."""
+    control: DriftControl,
+    reference: Any,
+    current: Any,
+    prediction_column: str | None,
+    contract: DataSpec | None,
+) -> tuple[list[str], dict[str, str], dict[str, Kind]]:
+    """The columns a drift control scores, those it leaves out with the reason, and the kinds."""
     if control.params.scope == "prediction":
         if not prediction_column:
             raise MeasurementRefused(
                 "scope 'prediction' needs the model's prediction column: set "
                 "data.prediction_column in models.yaml"
             )
-        return _checked_columns([prediction_column], reference, current), {}
+        _require_prediction(prediction_column, reference, current)
+        columns = [prediction_column]
+        return columns, {}, _require_same_kinds(columns, reference, current)
+    wanted = wanted_columns(control.params.columns, contract, reference, current)
+    excluded = contract.non_features() if contract else set()
+    excluded |= {prediction_column} if prediction_column else set()
     skipped = {
         c: "not in current data"
         for c in reference.columns
-        if c not in current.columns and c != prediction_column
+        if c not in current.columns and c not in excluded and wanted.source == "shared"
     }
-    columns = _checked_columns(control.params.columns, reference, current, prediction_column)
-    kinds = _require_same_kinds(columns, reference, current)
+    columns = [c for c in _checked_columns(wanted, reference, current) if c not in excluded]
+    kinds = _contract_kinds(wanted, columns, reference, current)
     unusable = {
         c: f"{k} columns are not drift-tested"
         for c, k in kinds.items()
         if k not in ("numeric", "categorical")
     }
-    if unusable and control.params.columns:
+    if unusable and wanted.named:
         raise MeasurementRefused("; ".join(f"column '{c}': {why}" for c, why in unusable.items()))
     kept = [c for c in columns if c not in unusable]
     if not kept:
         raise MeasurementRefused("no numeric or categorical column to test for drift")
-    return kept, {**skipped, **unusable}
+    return kept, {**skipped, **unusable}, kinds
+
+
+def _require_prediction(column: str, reference: Any, current: Any) -> None:
+    sides = [
+        side for side, f in (("reference", reference), ("current", current)) if column not in f
+    ]
+    if sides:
+        raise MeasurementRefused(
+            f"the prediction_column '{column}' declared in models.yaml is not in the "
+            f"{' or the '.join(sides)} data (its columns: "
+            f"{', '.join(map(str, (reference if 'reference' in sides else current).columns))}); "
+            "fix data.prediction_column in models.yaml"
+        )
 
 
 def _check_direction(result: ColumnDrift, control: DriftControl) -> None:
@@ -714,6 +822,14 @@ def _check_direction(result: ColumnDrift, control: DriftControl) -> None:
             f"thresholds say {control.thresholds.direction.replace('_', ' ')}: set params.stattest "
             f"(wasserstein, psi or jensenshannon for distances) or thresholds.direction: {expected}"
         )
+
+
+def _prediction_score_kind(control: DriftControl) -> Literal["p_value", "distance"] | None:
+    """A prediction-drift value is compared with the control's thresholds, so with ``stattest:
+    auto`` the method is one whose score points the same way, at every data size."""
+    if control.params.scope != "prediction" or control.params.stattest != "auto":
+        return None
+    return "p_value" if control.thresholds.direction == "lower_is_worse" else "distance"
 
 
 def _drift_metrics(results: list[ColumnDrift]) -> list[Any]:
@@ -757,8 +873,8 @@ def _drift_outcome(
 # --------------------------------------------------------------------------- data quality
 
 
-def _missing_share(params_columns: list[str] | None, reference: Any, current: Any) -> _Outcome:
-    columns = _checked_columns(params_columns, reference, current)
+def _missing_share(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
+    columns = _checked_columns(wanted, reference, current)
     missing = current[columns].isna().sum()
     cells = len(current) * len(columns)
     per_column = {
@@ -777,9 +893,9 @@ def _missing_share(params_columns: list[str] | None, reference: Any, current: An
     return _Outcome(float(missing.sum()) / cells, details, metrics, columns, columns, columns)
 
 
-def _schema(params_columns: list[str] | None, reference: Any, current: Any) -> _Outcome:
-    columns = list(params_columns) if params_columns else list(reference.columns)
-    _require_columns(columns, reference, "reference")
+def _schema(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
+    columns = list(wanted.columns) if wanted.named else list(reference.columns)
+    _require_wanted(Wanted(columns, wanted.source, wanted.declared), reference, "reference")
     missing = [c for c in columns if c not in current.columns]
     changed = {
         c: {
@@ -787,7 +903,11 @@ def _schema(params_columns: list[str] | None, reference: Any, current: Any) -> _
             "current": f"{column_kind(current[c])} ({current[c].dtype})",
         }
         for c in columns
-        if c in current.columns and column_kind(reference[c]) != column_kind(current[c])
+        if c in current.columns
+        and (
+            column_kind(reference[c]) != column_kind(current[c])
+            or (wanted.declared.get(c) == "numeric" and column_kind(current[c]) != "numeric")
+        )
     }
     extra = [c for c in current.columns if c not in reference.columns]
     details = {
@@ -806,26 +926,46 @@ def _schema(params_columns: list[str] | None, reference: Any, current: Any) -> _
     return _Outcome(float(len(missing) + len(changed)), details, metrics, columns, present, present)
 
 
+def _with_prediction(wanted: Wanted, prediction_column: str | None, reference: Any) -> Wanted:
+    """The schema check counts a prediction column that went missing from current, too."""
+    if wanted.source != "declared" or not prediction_column:
+        return wanted
+    if prediction_column not in reference.columns or prediction_column in wanted.columns:
+        return wanted
+    return Wanted([*wanted.columns, prediction_column], "declared", wanted.declared)
+
+
 def _typed_columns(
-    params_columns: list[str] | None, reference: Any, current: Any, kind: Kind, check: str
+    wanted: Wanted, reference: Any, current: Any, kind: Kind, check: str
 ) -> list[str]:
-    """The checked columns of one kind; a named column of another kind is a configuration error."""
-    columns = _checked_columns(params_columns, reference, current)
-    kinds = _require_same_kinds(columns, reference, current)
+    """The checked columns of one kind; a column the control names of another kind is a
+    configuration error; a model with no feature of that kind is not applicable."""
+    if wanted.source == "declared":
+        of_kind = [c for c in wanted.columns if wanted.declared.get(c) == kind]
+        if not of_kind:
+            raise NotApplicable(_no_features(kind, check, "declares"))
+        wanted = Wanted(of_kind, "declared", wanted.declared)
+    columns = _checked_columns(wanted, reference, current)
+    kinds = _contract_kinds(wanted, columns, reference, current)
     wrong = [c for c in columns if kinds[c] != kind]
-    if wrong and params_columns:
+    if wrong and wanted.source == "params":
         raise MeasurementRefused(
             f"{check} checks {kind} columns; {', '.join(map(repr, wrong))} "
             f"{'is' if len(wrong) == 1 else 'are'} not {kind}"
         )
     kept = [c for c in columns if kinds[c] == kind]
     if not kept:
-        raise MeasurementRefused(f"{check} found no {kind} column to check")
+        raise NotApplicable(_no_features(kind, check, "has"))
     return kept
 
 
-def _out_of_range(params_columns: list[str] | None, reference: Any, current: Any) -> _Outcome:
-    columns = _typed_columns(params_columns, reference, current, "numeric", "out_of_range")
+def _no_features(kind: Kind, check: str, verb: str) -> str:
+    listed = "numerical" if kind == "numeric" else "categorical"
+    return f"the model {verb} no {listed} feature, so {check} does not apply (data.{listed})"
+
+
+def _out_of_range(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
+    columns = _typed_columns(wanted, reference, current, "numeric", "out_of_range")
     per_column: dict[str, dict[str, Any]] = {}
     for column in columns:
         bounds = _finite(reference[column])
@@ -851,8 +991,8 @@ def _out_of_range(params_columns: list[str] | None, reference: Any, current: Any
     return _pooled_share("out_of_range", per_column, columns, metrics)
 
 
-def _unseen_categories(params_columns: list[str] | None, reference: Any, current: Any) -> _Outcome:
-    columns = _typed_columns(params_columns, reference, current, "categorical", "unseen_categories")
+def _unseen_categories(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
+    columns = _typed_columns(wanted, reference, current, "categorical", "unseen_categories")
     per_column: dict[str, dict[str, Any]] = {}
     levels: dict[str, list[Any]] = {}
     for column in columns:
@@ -996,8 +1136,9 @@ class EvidentlyChecker:
     computed exactly by SciPy; above it by the bounded one-pass sketch.
     """
 
-    def __init__(self, *, exact_max_values: int = 100_000) -> None:
+    def __init__(self, *, exact_max_values: int = 100_000, render_reports: bool = True) -> None:
         self.exact_max_values = exact_max_values
+        self.render_reports = render_reports
 
     def measure(
         self,
@@ -1008,8 +1149,15 @@ class EvidentlyChecker:
         sampling: Sampling,
         prediction_column: str | None,
         out_dir: str,
+        contract: DataSpec | None = None,
     ) -> Measurement:
-        """Measures one drift or data-quality control; any failure comes back as ``error``."""
+        """Measures one drift or data-quality control; any failure comes back as ``error``.
+
+        ``contract`` is the model's ``data:`` section: its declared features are the columns
+        checked, its target and prediction columns never are (see :func:`wanted_columns`).
+        """
+        if contract is not None and prediction_column is None:
+            prediction_column = contract.prediction_column
         try:
             return self._measure(
                 control,
@@ -1018,6 +1166,14 @@ class EvidentlyChecker:
                 sampling=sampling,
                 prediction_column=prediction_column,
                 out_dir=out_dir,
+                contract=contract,
+            )
+        except NotApplicable as why:
+            return Measurement(
+                control_id=control.id,
+                value=None,
+                not_applicable=str(why),
+                sample=sample_config(sampling, reference.rows, current.rows),
             )
         except MeasurementRefused as refused:
             return _error(control.id, reference, current, sampling, str(refused))
@@ -1040,12 +1196,16 @@ class EvidentlyChecker:
         sampling: Sampling,
         prediction_column: str | None,
         out_dir: str,
+        contract: DataSpec | None,
     ) -> Measurement:
         ref, cur = _frame(reference, "reference"), _frame(current, "current")
         if isinstance(control, DriftControl):
-            outcome = self._drift(control, ref, cur, sampling, prediction_column)
+            outcome = self._drift(control, ref, cur, sampling, prediction_column, contract=contract)
         elif isinstance(control, DataQualityControl):
-            outcome = _QUALITY[control.params.check](control.params.columns, ref, cur)
+            wanted = wanted_columns(control.params.columns, contract, ref, cur)
+            if control.params.check == "schema":
+                wanted = _with_prediction(wanted, prediction_column, ref)
+            outcome = _QUALITY[control.params.check](wanted, ref, cur)
         else:
             raise MeasurementRefused(
                 f"the Evidently checker measures drift and data_quality "
@@ -1053,6 +1213,14 @@ class EvidentlyChecker:
             )
         columns = (outcome.reference_columns, outcome.current_columns)
         sample = draw_sample(ref, cur, sampling, columns, outcome.strata)
+        if not self.render_reports:  # the verdict never depends on the report
+            outcome.details["report"] = "not rendered (render_reports=False)"
+            return Measurement(
+                control_id=control.id,
+                value=outcome.value,
+                details=outcome.details,
+                sample=sample.info,
+            )
         try:
             artifacts = _render(outcome, sample, control.id, out_dir)
         except Exception as exc:  # the verdict stands on the exact numbers; say the report failed
@@ -1074,14 +1242,16 @@ class EvidentlyChecker:
         cur: Any,
         sampling: Sampling,
         prediction_column: str | None,
+        *,
+        contract: DataSpec | None,
     ) -> _Outcome:
-        columns, skipped = _drift_columns(control, ref, cur, prediction_column)
-        kinds = _require_same_kinds(columns, ref, cur)
+        columns, skipped, kinds = _drift_columns(control, ref, cur, prediction_column, contract)
         scorer = _DriftScorer(
             control.params.stattest,
             control.params.column_threshold,
             np.random.default_rng([sampling.seed, 2]),
             self.exact_max_values,
+            _prediction_score_kind(control),
         )
         results = [scorer.column(c, kinds[c], ref[c], cur[c]) for c in columns]
         return _drift_outcome(control, results, skipped, prediction_column)
@@ -1119,11 +1289,14 @@ __all__ = [
     "EvidentlyChecker",
     "MeasurementRefused",
     "Method",
+    "NotApplicable",
     "Sample",
+    "Wanted",
     "choose_method",
     "column_kind",
     "draw_sample",
     "drift_detected",
     "sample_config",
+    "wanted_columns",
     "wasserstein_sketch",
 ]

@@ -44,7 +44,7 @@ T = TypeVar("T")
 CONTROLS_EXPERIMENT = "prodcontrol-controls"
 APPROVED_TAG = "prodcontrol.approved"
 APPROVED_AT_TAG = "prodcontrol.approved_at"
-VERDICT_CODES = {"pass": 0.0, "warn": 1.0, "fail": 2.0, "error": 3.0}
+VERDICT_CODES = {"not_applicable": -1.0, "pass": 0.0, "warn": 1.0, "fail": 2.0, "error": 3.0}
 """Verdicts as numbers, so MLflow can chart them: higher is worse."""
 
 HTTP_DEFAULTS = {

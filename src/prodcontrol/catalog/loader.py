@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from prodcontrol.catalog.schema import (
     TierPolicy,
     TiersFile,
 )
+from prodcontrol.catalog.suggest import did_you_mean
 from prodcontrol.catalog.yamlsource import Loc, YamlDocument, load_yaml
 from prodcontrol.errors import ConfigError, Problem
 
@@ -104,17 +106,50 @@ def _to_problem(doc: YamlDocument, model: type[BaseModel], err: ErrorDetails) ->
     field_name = field_path(doc.data, loc)
     if err["type"] == "extra_forbidden":
         allowed = allowed_keys(model, doc.data, loc[:-1])
-        hint = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        hint = did_you_mean(loc[-1], allowed)
+        hint += f"; allowed here: {', '.join(allowed)}" if allowed else ""
         return doc.problem(loc, field_name, f"unknown key '{loc[-1]}'{hint}")
     if err["type"] == "missing":
         return doc.problem(loc, field_name, f"required key '{loc[-1]}' is missing; add it")
-    message = err["msg"].removeprefix("Value error, ")
     given = err.get("input")
+    special = _value_message(err, given)
+    if special:
+        return doc.problem(loc, field_name, special)
+    message = err["msg"].removeprefix("Value error, ")
     if err["type"] not in {"value_error", "union_tag_invalid", "literal_error"} and isinstance(
         given, str | int | float | bool
     ):
         message += f" (got {given!r})"
     return doc.problem(loc, field_name, message)
+
+
+SLUG_RULE = "lower-case letters, digits, '-', '_' and '.', starting with a letter or digit"
+DATE_TYPES = frozenset(
+    {"date_parsing", "date_from_datetime_parsing", "date_type", "date_from_datetime_inexact"}
+)
+
+
+def _value_message(err: ErrorDetails, given: Any) -> str | None:
+    """Messages for the value mistakes people make most: an id or enum in the wrong case, a
+    date that is no date; each says what would be right."""
+    kind = err["type"]
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected", "")))
+        return (
+            f"{given!r} is not one of: {', '.join(expected)}{did_you_mean(given, expected)}"
+            if expected
+            else None
+        )
+    if kind == "string_pattern_mismatch" and isinstance(given, str):
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        if pattern.startswith("^[a-z0-9]"):
+            fixed = re.sub(r"[^a-z0-9_.-]+", "-", given.strip().lower()).strip("-_.")
+            hint = f" (did you mean '{fixed}'?)" if fixed else ""
+            return f"{given!r} is not a valid id: use {SLUG_RULE}{hint}"
+    if kind in DATE_TYPES:
+        reason = err["msg"].split(",", 1)[-1].strip() if "," in err["msg"] else "not a date"
+        return f"{given!r} is not a date ({reason}); write dates as YYYY-MM-DD, e.g. 2026-12-01"
+    return None
 
 
 def field_path(data: Any, loc: Loc) -> str:

@@ -230,6 +230,9 @@ class GatePolicy(Strict):
     on_timeout: TimeoutAction = "accept"
     on_reject: Literal["rollback", "suspend"] = "rollback"
     separation_of_duties: bool = False
+    action_attempts: int = Field(
+        5, ge=1, description="tries of a decided action while MLflow is unreachable, then dead"
+    )
 
     @property
     def required_approvals(self) -> int:
@@ -378,13 +381,53 @@ DataSource = Annotated[
 ]
 
 
+ColumnKind = Literal["numeric", "categorical"]
+
+
 class DataSpec(Strict):
+    """Where a model's data comes from, and its data contract.
+
+    The declared ``numerical`` and ``categorical`` columns are the model's input features: drift,
+    missing values, schema, out-of-range and unseen categories look at exactly those (a control's
+    ``params.columns`` narrows them further). The target and prediction columns are never
+    features. A model that declares no features falls back to the columns both datasets share,
+    less the target and prediction columns. :meth:`features` is the one place that decides.
+    """
+
     reference: DataSource
     current: DataSource
     prediction_column: str | None = None
     target_column: str | None = None
     numerical: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
+
+    @property
+    def declares_features(self) -> bool:
+        return bool(self.numerical or self.categorical)
+
+    def non_features(self) -> set[str]:
+        """The target and prediction columns: never features."""
+        return {c for c in (self.target_column, self.prediction_column) if c}
+
+    def features(self, available: list[str] | None = None) -> list[str]:
+        """The model's input features, in declared order (numerical first).
+
+        Without declared features: the ``available`` columns (the columns both datasets share)
+        less the target and prediction columns.
+        """
+        named = self.numerical + self.categorical if self.declares_features else available or []
+        return [c for c in dict.fromkeys(named) if c not in self.non_features()]
+
+    def declared_kinds(self) -> dict[str, ColumnKind]:
+        """Each declared feature's kind: what the data must hold for it."""
+        kinds: dict[str, ColumnKind] = dict.fromkeys(self.numerical, "numeric")
+        kinds.update(dict.fromkeys(self.categorical, "categorical"))
+        return kinds
+
+    def declared_columns(self) -> list[str]:
+        """Every column the contract names (features, prediction, target): what to read."""
+        named = self.features() + [c for c in (self.prediction_column, self.target_column) if c]
+        return list(dict.fromkeys(named))
 
 
 class Baseline(Strict):
@@ -431,4 +474,10 @@ class ModelsFile(Strict):
     models: list[ModelEntry] = Field(min_length=1)
 
 
-VERDICT_ORDER: dict[VerdictValue, int] = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+VERDICT_ORDER: dict[VerdictValue, int] = {
+    "not_applicable": -1,
+    "pass": 0,
+    "warn": 1,
+    "fail": 2,
+    "error": 3,
+}

@@ -17,7 +17,10 @@ Role = OwnerRole | GlobalRole
 DecisionRight = Literal[
     "deploy", "change", "exception", "escalation_outcome", "shutdown", "use_case", "funding"
 ]
-VerdictValue = Literal["pass", "warn", "fail", "error"]
+VerdictValue = Literal["not_applicable", "pass", "warn", "fail", "error"]
+NOT_APPLICABLE = "not_applicable"
+"""A control that does not apply to a model (no categorical feature): recorded with its reason,
+never a pass and never an error."""
 Severity = Literal["low", "medium", "high", "critical"]
 Stage = Literal["experimentation", "pilot", "production", "retired"]
 ControlKind = Literal[

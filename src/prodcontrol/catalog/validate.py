@@ -26,6 +26,7 @@ from prodcontrol.catalog.schema import (
     PerformanceControl,
     ValueControl,
 )
+from prodcontrol.catalog.suggest import did_you_mean
 from prodcontrol.catalog.types import CONTROLLED_STAGES, OWNER_ROLES
 from prodcontrol.errors import ConfigError, Problem
 
@@ -130,7 +131,8 @@ def check_catalog(catalog: Catalog, docs: Docs) -> Iterator[Problem]:
                 yield tiers_doc.problem(
                     ("tiers", tier_id, "controls", j),
                     f"tiers.{tier_id}.controls",
-                    f"unknown control '{control_id}'; known controls: {known_controls}",
+                    f"unknown control '{control_id}'{did_you_mean(control_id, catalog.controls)}"
+                    f"; known controls: {known_controls}",
                 )
         for control_id in tier.thresholds:
             if control_id not in tier.controls:
@@ -159,7 +161,8 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
             yield models_doc.problem(
                 (*where, "tier"),
                 f"{label}.tier",
-                f"unknown tier '{model.tier}'; use one of: {tiers}",
+                f"unknown tier '{model.tier}'{did_you_mean(model.tier, catalog.tiers)}; "
+                f"use one of: {tiers}",
             )
         for role, person_id in model.owners.assigned().items():
             owner = inventory.people.get(person_id)
@@ -167,7 +170,9 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
                 yield models_doc.problem(
                     (*where, "owners", role),
                     f"{label}.owners.{role}",
-                    f"unknown person '{person_id}'; add them to people.yaml or use an existing id",
+                    f"unknown person '{person_id}'"
+                    f"{did_you_mean(person_id, inventory.people)}; add them to people.yaml or "
+                    "use an existing id",
                 )
             elif role not in owner.roles:
                 yield models_doc.problem(
@@ -176,9 +181,39 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
                     f"'{person_id}' does not hold the role {role} in people.yaml; "
                     "add the role to that person or name someone who holds it",
                 )
+        yield from _data_contract(model, models_doc, where, label)
         yield from _use_case(catalog, model, models_doc, where, label)
         if model.stage in CONTROLLED_STAGES:
             yield from _readiness(catalog, model, models_doc, where, label)
+
+
+def _data_contract(model: Any, doc: Any, where: tuple[str, int], label: str) -> Iterator[Problem]:
+    """Each declared column has one role: a feature of one kind, the target or the prediction."""
+    data = model.data
+    if data is None:
+        return
+    roles = {data.target_column: "target_column", data.prediction_column: "prediction_column"}
+    seen: dict[str, str] = {}
+    for group in ("numerical", "categorical"):
+        for position, column in enumerate(getattr(data, group)):
+            loc = (*where, "data", group, position)
+            if column in roles and column:
+                role = roles[column]
+                yield doc.problem(
+                    loc,
+                    f"{label}.data.{group}",
+                    f"'{column}' is the {role} and is also listed as a feature; the "
+                    f"{role.removesuffix('_column')} is never an input feature: remove it from "
+                    f"data.{group}",
+                )
+            elif column in seen:
+                yield doc.problem(
+                    loc,
+                    f"{label}.data.{group}",
+                    f"'{column}' is listed twice (also in data.{seen[column]}); keep each column "
+                    "in one list",
+                )
+            seen.setdefault(column, group)
 
 
 def _positions(doc: Any, key: str, id_field: str) -> dict[Any, int]:
@@ -200,7 +235,8 @@ def _use_case(
         yield doc.problem(
             (*where, "use_case", "tier_requested"),
             f"{label}.use_case.tier_requested",
-            f"unknown tier '{use_case.tier_requested}'; use one of: "
+            f"unknown tier '{use_case.tier_requested}'"
+            f"{did_you_mean(use_case.tier_requested, catalog.tiers)}; use one of: "
             + ", ".join(sorted(catalog.tiers)),
         )
     tier = catalog.tiers.get(model.tier)

@@ -91,9 +91,7 @@ def _convert(
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(  # a scalar key is constructed like any scalar
-                ""
-            ).construct_object(key_node, deep=True)
+            key = _scalar(key_node, path, problems)
             if isinstance(key, list | dict):
                 problems.append(
                     Problem(str(path), key_node.start_mark.line + 1, "", "keys must be scalars")
@@ -121,7 +119,33 @@ def _convert(
             index.lines[child] = item.start_mark.line + 1
             items.append(_convert(item, child, index, path, problems))
         return items
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    return _scalar(node, path, problems)
+
+
+def _scalar(node: yaml.Node, path: Path, problems: list[Problem]) -> Any:
+    """A scalar as YAML types it; one YAML cannot build (``2026-13-01`` looks like a date but
+    is none, an unknown ``!!tag``) stays the text written, so the schema reports it at its line
+    with what would be right, instead of a traceback."""
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        if isinstance(node, yaml.ScalarNode) and node.tag.startswith("tag:yaml.org,2002:"):
+            return str(node.value)
+        problems.append(
+            Problem(
+                str(path),
+                node.start_mark.line + 1,
+                "",
+                f"cannot read this value ({_first_line(exc)}); write plain YAML: a string, "
+                "number, date, list or mapping",
+            )
+        )
+        return None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _dotted(loc: Loc) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -11,20 +11,43 @@ from prodcontrol.catalog.readiness import missing_owner_roles, readiness_label
 from prodcontrol.catalog.types import format_duration
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
 from prodcontrol.cli.output import console, emit, emit_object
+from prodcontrol.errors import ConfigError
+from prodcontrol.source_check import check_sources
 
 catalog_app = typer.Typer(help="Inspect the control catalog.", no_args_is_help=True)
 models_app = typer.Typer(help="Inspect the model inventory.", no_args_is_help=True)
 
 
 def validate(
-    catalog: CatalogOpt = None, inventory: InventoryOpt = None, as_json: JsonOpt = False
+    catalog: CatalogOpt = None,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Also load SQL and MLflow data sources and check their columns (local files "
+            "are always checked).",
+        ),
+    ] = False,
 ) -> None:
-    """Check the catalog and inventory; print each problem as file:line: field: message (exit 2)."""
+    """Check the catalog, the inventory and the declared data; print each problem as
+    file:line: field: message (exit 2)."""
     rt = runtime(catalog, inventory)
     config = rt.config
+    sources = check_sources(
+        config, rt.datasets, rt.metrics if probe else None, probe=probe, now=rt.clock.now()
+    )
+    if sources.problems:
+        raise ConfigError(sources.problems)
     summary = summarize(config)
     summary["catalog"] = str(config.catalog.directory)
     summary["inventory"] = str(config.inventory.directory)
+    summary["data_sources"] = {
+        "local_files_checked": sources.checked,
+        "probed": sources.probed,
+        "not_probed": sources.not_probed,
+    }
     if as_json:
         emit_object(summary, as_json=True)
         return
@@ -34,6 +57,12 @@ def validate(
         f"{summary['models']} models, {summary['people']} people"
     )
     console.print(f"catalog:   {summary['catalog']}\ninventory: {summary['inventory']}")
+    data = f"data:      {sources.checked} local file(s) checked"
+    if probe:
+        data += f", {sources.probed} other source(s) probed"
+    elif sources.not_probed:
+        data += f"; {sources.not_probed} SQL/MLflow source(s) not loaded (validate --probe)"
+    console.print(data, highlight=False)
 
 
 def summarize(config: Config) -> dict[str, Any]:

@@ -11,10 +11,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from prodcontrol.catalog.types import CONTROLLED_STAGES
 from prodcontrol.checks import CheckResult, run_checks
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
-from prodcontrol.cli.output import console, emit, err_console
+from prodcontrol.cli.output import console, emit, err_console, verdict_label
 from prodcontrol.errors import UsageError
 
-COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "bold red"}
+COLOURS = {
+    "not_applicable": "dim",
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "error": "bold red",
+}
 
 
 def check(
@@ -61,7 +67,7 @@ def show(result: CheckResult) -> None:
     rows = [
         {
             "control": v.control,
-            "verdict": f"[{COLOURS[v.verdict]}]{v.verdict}[/]",
+            "verdict": f"[{COLOURS[v.verdict]}]{verdict_label(v.verdict)}[/]",
             "value": "-" if v.value is None else f"{v.value:.4g}",
             "threshold": v.threshold,
             "artifact": _short(v.artifact),

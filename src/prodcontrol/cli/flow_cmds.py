@@ -27,7 +27,13 @@ if TYPE_CHECKING:
     from prodcontrol.orchestration.runtimes import RuntimeRef
     from prodcontrol.runtime import Runtime
 
-COLOURS = {"pass": "green", "warn": "yellow", "fail": "red", "error": "bold red"}
+COLOURS = {
+    "not_applicable": "dim",
+    "pass": "green",
+    "warn": "yellow",
+    "fail": "red",
+    "error": "bold red",
+}
 
 
 def _quiet_prefect() -> None:
@@ -241,7 +247,7 @@ def _gate_counts(statuses: list[str]) -> str:
 
 
 def _worst(verdicts: list[str]) -> str | None:
-    order = ["pass", "warn", "fail", "error"]
+    order = ["not_applicable", "pass", "warn", "fail", "error"]
     return max(verdicts, key=order.index) if verdicts else None
 
 

@@ -54,6 +54,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def verdict_label(verdict: str) -> str:
+    """How a verdict reads in a table: ``not_applicable`` as ``not applicable``."""
+    return verdict.replace("_", " ")
+
+
 def problem_lines(lines: Sequence[str]) -> None:
     """Problems go to stderr unwrapped, one per line, so editors can jump to ``file:line``."""
     for line in lines:

@@ -49,11 +49,11 @@ def plan_findings(
     waivers: Iterable[WaiverView],
     now: datetime,
 ) -> list[FindingPlan]:
-    """One plan per non-pass verdict, in the order the verdicts came."""
+    """One plan per warn, fail or error verdict, in the order the verdicts came."""
     active = {w.control_id for w in waivers if not w.revoked and w.expires_at > now}
     plans = []
     for item in decided:
-        if item.verdict == "pass":
+        if item.verdict in ("pass", "not_applicable"):
             continue
         gated = tier.gate.mode != "none" and item.verdict in tier.gate.opens_on
         blocking = gated or (tier.fail_closed and item.verdict == "error")

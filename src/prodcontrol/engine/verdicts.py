@@ -37,9 +37,14 @@ def decide(
     thresholds: Thresholds,
     *,
     error: str | None = None,
+    not_applicable: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> Decided:
-    """Compare ``value`` with the thresholds in the direction the control declares."""
+    """Compare ``value`` with the thresholds in the direction the control declares.
+
+    ``not_applicable`` (the reason the control does not apply to the model) gives the verdict
+    ``not_applicable``: no value, never a pass, never an error. An ``error`` wins over it.
+    """
     base = {
         "control_id": control_id,
         "value": value,
@@ -50,6 +55,8 @@ def decide(
     }
     if error is not None:
         return Decided(verdict="error", reason=error, **base)
+    if not_applicable is not None:
+        return Decided(verdict="not_applicable", reason=f"not applicable: {not_applicable}", **base)
     if value is None or math.isnan(value):
         return Decided(verdict="error", reason="no value could be measured", **base)
     unit = f" {thresholds.unit}" if thresholds.unit else ""

@@ -15,7 +15,7 @@ from prodcontrol.catalog.loader import Catalog
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence.records import ControlRun, Record, Verdict
 
-ORDER = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
+ORDER = {"not_applicable": -1, "pass": 0, "warn": 1, "fail": 2, "error": 3}
 NO_EVIDENCE = "no evidence"
 
 

@@ -24,7 +24,7 @@ UtcDatetime = Annotated[datetime, AfterValidator(ensure_utc)]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 JsonDict = dict[str, Any]
 
-VerdictValue = Literal["pass", "warn", "fail", "error"]
+VerdictValue = Literal["not_applicable", "pass", "warn", "fail", "error"]
 RunStatus = Literal["running", "succeeded", "failed", "error"]
 FindingStatus = Literal["open", "waived", "resolved", "closed"]
 GateKind = Literal["finding", "promotion", "retire", "review", "use_case", "tier_change"]
@@ -32,7 +32,7 @@ GateStatus = Literal["pending", "approved", "rejected", "expired"]
 DecisionValue = Literal["approve", "reject"]
 Channel = Literal["cli", "slack", "web", "airflow", "system"]
 ActionKind = Literal["rollback", "suspend", "promote", "retire", "accept_with_waiver", "accept"]
-ActionStatus = Literal["requested", "applied", "failed", "skipped"]
+ActionStatus = Literal["requested", "applying", "applied", "failed", "skipped", "dead"]
 EscalationStatus = Literal["active", "acknowledged", "resolved", "exhausted"]
 RecipientKind = Literal["person", "channel"]
 NotificationStatus = Literal["pending", "sent", "dead"]
@@ -243,6 +243,10 @@ class ActionIn(Record):
 class Action(ActionIn):
     id: str
     created_at: UtcDatetime
+    attempts: int = Field(0, description="times the registry was tried for a requested action")
+    next_attempt_at: UtcDatetime | None = Field(
+        None, description="when a requested action is tried next (the lease end while applying)"
+    )
 
 
 # --------------------------------------------------------------------------- escalation, outbox

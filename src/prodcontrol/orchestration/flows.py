@@ -165,21 +165,21 @@ def measure_task(
 def close_run_task(
     runtime: RuntimeRef, ctx: Any, model: str, outcomes: list[Any], flow_run_id: str | None
 ) -> list[str]:
-    """Record the run (one transaction), then open the gates its findings need.
+    """Record the run, its gate and its chain's first step in one transaction.
 
-    If a crashed attempt already recorded the run, finish what it may have left: escalations
-    still missing are started and gates are adopted, never opened twice. Returns the gate ids.
+    If an earlier attempt already recorded the run, its gate is adopted (never opened twice)
+    and a chain still missing is started. Returns the gate ids.
     """
     from prodcontrol import checks, escalation
 
     rt = resolve(runtime)
-    if ctx.already_finished:
-        escalation.after_run(rt, ctx.run_id)  # starts only the escalations still missing
-    else:
-        checks.close_run(rt, ctx, [o for o in outcomes if o is not None])
-    gates = open_gates(rt, model, str(ctx.run_id), flow_run_id)
     if not ctx.already_finished:
+        result = checks.close_run(rt, ctx, [o for o in outcomes if o is not None])
+        gates = [result.gate_id] if result.gate_id else []
         _show_in_prefect(rt, str(ctx.run_id), gates)
+        return gates
+    gates = open_gates(rt, model, str(ctx.run_id), flow_run_id)  # a run recorded alone
+    escalation.after_run(rt, ctx.run_id)  # starts only the chain still missing
     return gates
 
 
@@ -242,9 +242,7 @@ class _Chain:
         measured = [
             measure.submit(runtime, self.opened, entry.name, cid, processes) for cid in control_ids
         ]
-        self.closed = close_run_task.submit(
-            runtime, self.opened, entry.name, measured, flow_run_id
-        )
+        self.closed = close_run_task.submit(runtime, self.opened, entry.name, measured, flow_run_id)
         self.futures: list[PrefectFuture[Any]] = [self.opened, *measured, self.closed]
 
     def result(self, rt: Runtime) -> ModelResult:

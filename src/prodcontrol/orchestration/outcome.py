@@ -30,7 +30,8 @@ from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-ORDER = ["pass", "warn", "fail", "error"]
+ORDER = ["not_applicable", "pass", "warn", "fail", "error"]
+QUIET = ("not_applicable", "pass")
 MAX_MESSAGE = 400
 CLOSED_BAD = ("rejected", "expired")
 
@@ -78,15 +79,15 @@ def message(results: Sequence[Any], *, slot: str | None = None) -> str:
 def _rank(result: Any) -> int:
     if result.status == "failed":
         return len(ORDER)
-    return max((ORDER.index(v) for v in result.verdicts.values()), default=0)
+    return max((ORDER.index(v) for v in result.verdicts.values() if v in ORDER), default=0)
 
 
 def _describe(result: Any) -> str:
     if result.status == "failed":
         return f"{result.model} did not run ({result.error})"
     worst = sorted(
-        ((c, v) for c, v in result.verdicts.items() if v != "pass"),
-        key=lambda cv: -ORDER.index(cv[1]),
+        ((c, v) for c, v in result.verdicts.items() if v not in QUIET),
+        key=lambda cv: -ORDER.index(cv[1]) if cv[1] in ORDER else 0,
     )
     text = f"{result.model} " + ", ".join(f"{c} {v}" for c, v in worst[:3])
     if len(worst) > 3:

@@ -36,7 +36,7 @@ from prodcontrol.web.session import SESSION_COOKIE, Signer
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = ("/healthz", "/login")
-OPEN_PREFIXES = ("/slack/",)
+OPEN_PREFIXES = ("/slack/", "/decide/")  # Slack's signature; the signed decision link
 READ_ONLY = "web-token"
 
 

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from prodcontrol import charts
 from prodcontrol.catalog.schema import ModelEntry
 from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.clock import ensure_utc
@@ -28,7 +29,6 @@ from prodcontrol.evidence.records import ControlRun, Gate, Verdict
 from prodcontrol.runtime import Runtime
 from prodcontrol.web.auth import Viewer
 from prodcontrol.web.deps import get_runtime
-from prodcontrol.web.plot import Point, score_plot
 from prodcontrol.web.render import TEMPLATES, render
 from prodcontrol.web.session import Signer
 
@@ -87,7 +87,22 @@ def fleet(request: Request, rt: Rt) -> HTMLResponse:
                 "waivers": waivers,
             }
         )
-    return page(request, "fleet.html", rows=rows, now=now)
+    return page(request, "fleet.html", rows=rows, now=now, heatmap=_heatmap(rt, rows))
+
+
+def _heatmap(rt: Runtime, rows: list[dict[str, Any]]) -> str:
+    """Models x controls, each cell the latest verdict (blank: not in the tier or not run yet)."""
+    controls = sorted(
+        {c.id for m in rt.config.inventory.models.values() for c in rt.config.controls_for(m)}
+    )
+    cells = {
+        (row["name"], control): verdict
+        for row in rows
+        for control, verdict in row["verdicts"].items()
+    }
+    return charts.verdict_heatmap(
+        "Latest verdict per model and control", [r["name"] for r in rows], controls, cells
+    )
 
 
 # --------------------------------------------------------------------------- model
@@ -106,13 +121,15 @@ def _plots(
     plots = []
     for control in rt.config.controls_for(entry):
         points = [
-            Point(run.started_at, v.value, v.verdict)
+            charts.Point(run.started_at, v.value, v.verdict)
             for run, verdicts in runs
             for v in verdicts
             if v.control_id == control.id
         ]
         t = control.thresholds
-        plots.append(score_plot(f"{control.id}: {control.title}", points, t.warn, t.fail, t.unit))
+        plots.append(
+            charts.score_plot(f"{control.id}: {control.title}", points, t.warn, t.fail, t.unit)
+        )
     return plots
 
 

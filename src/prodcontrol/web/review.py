@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from prodcontrol.errors import UsageError
@@ -21,6 +21,7 @@ Rt = Annotated[Runtime, Depends(get_runtime)]
 
 @router.get("/review", response_class=HTMLResponse)
 def operating_review(
+    request: Request,
     rt: Rt,
     period: Annotated[str | None, Query(description="YYYY-MM; default: this month")] = None,
     tier: Annotated[str | None, Query(description="only this tier")] = None,
@@ -31,4 +32,4 @@ def operating_review(
         review = build(rt.store, rt.config, label, now, tier=tier or None)
     except UsageError as exc:
         return PlainTextResponse(str(exc), status_code=400)
-    return HTMLResponse(render_html(review))
+    return HTMLResponse(render_html(review, viewer=request.state.viewer))

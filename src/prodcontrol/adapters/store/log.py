@@ -114,7 +114,7 @@ class LogMixin(StoreBase):
             head = self._head(session)
             start = self._chain_start(session)
             chain = verify_chain(self._stream_events(session), expected_head=head, start=start)
-            logged = latest_records(self._stream_events(session))
+            logged = _with_defaults(latest_records(self._stream_events(session)))
             rows = list(self._current_rows(session))
         problems = compare_records(logged, rows, SUBJECTS)
         return EvidenceReport(
@@ -153,3 +153,19 @@ class LogMixin(StoreBase):
             for row in session.scalars(stmt):
                 record = to_record(row, record_cls)
                 yield (subject_type, str(getattr(row, "id"))), record.model_dump(mode="json")  # noqa: B009
+
+
+def _with_defaults(logged: dict[RecordKey, dict[str, Any]]) -> dict[RecordKey, dict[str, Any]]:
+    """Records logged before a migration added a field with a default read with that default.
+
+    A row written before ``0003`` gets the new column's default; its logged record never named
+    the field, and still says the same thing.
+    """
+    for (subject_type, _), record in logged.items():
+        cls = SUBJECTS.get(subject_type, (None, None))[1]
+        if cls is None:
+            continue
+        for name, field in cls.model_fields.items():
+            if name not in record and not field.is_required():
+                record[name] = field.get_default(call_default_factory=True)
+    return logged

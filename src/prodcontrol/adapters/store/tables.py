@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -140,8 +141,22 @@ class FindingRow(Base):
     closed_at: Mapped[datetime | None]
 
 
+PENDING_FINDING = "kind = 'finding' AND status = 'pending'"
+
+
 class GateRow(Base):
     __tablename__ = "pc_gates"
+    __table_args__ = (
+        # one pending finding gate per model version: a later run joins it (DESIGN §4)
+        Index(
+            "uq_pc_gates_pending_finding",
+            "model",
+            "model_version",
+            unique=True,
+            sqlite_where=text(PENDING_FINDING),
+            postgresql_where=text(PENDING_FINDING),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     finding_id: Mapped[str | None] = mapped_column(_fk("pc_findings.id"))
@@ -205,10 +220,13 @@ class ActionRow(Base):
     result: Mapped[dict[str, Any]]
     applied_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
 
 
 class EscalationRow(Base):
     __tablename__ = "pc_escalations"
+    __table_args__ = (Index("uq_pc_escalations_finding_id", "finding_id", unique=True),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     finding_id: Mapped[str | None] = mapped_column(_fk("pc_findings.id"))
@@ -237,7 +255,7 @@ class NotificationRow(Base):
     recipient: Mapped[str] = mapped_column(NAME)
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(SHORT)
-    attempts: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
