@@ -46,7 +46,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
     catalog = small_catalog(tmp_path / "catalog")
     inventory = tmp_path / "inventory"
-    fleet_inventory(inventory, {"medium": 1, "high": 1})
+    fleet_inventory(inventory, {"medium": 2, "high": 1})
     state = tmp_path / "state"
     state.mkdir()
     clock = TickingClock()
@@ -159,7 +159,8 @@ def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, A
     def idle() -> None:
         return None
 
-    findings = [record_finding(rt, "medium-model-0", "2") for _ in range(2)]
+    # two models: a second run of the same version would join the first one's pending gate
+    findings = [record_finding(rt, model, "2") for model in ("medium-model-0", "medium-model-1")]
     with get_client(sync_client=True) as client:
         runs = [client.create_flow_run(idle) for _ in range(2)]
         gates = [
