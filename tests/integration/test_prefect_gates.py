@@ -17,6 +17,7 @@ import pytest
 from gate_world import TickingClock, record_finding
 from prefect_world import build_runtime, fleet_inventory, small_catalog
 
+from identity_helpers import TokenBook
 from prodcontrol import decisions
 from prodcontrol.runtime import Runtime
 
@@ -111,15 +112,39 @@ def test_decision_typed_into_the_prefect_form_goes_through_the_rules(
     running, gate_id = start_waiting(world, "medium-model-0")
     gate = rt.store.get_gate(gate_id)
     person = decisions.who_could_decide(rt, gate, "reject")[0]
+    tokens = TokenBook(rt)
 
+    # a name typed into the form is not a credential: the run keeps waiting, the try is recorded
     resume_flow_run(
         str(gate.flow_run_id),  # type: ignore[arg-type]
-        run_input={"gate_id": gate_id, "person": person, "decision": "reject", "reason": "drift"},
+        run_input={"gate_id": gate_id, "token": person, "decision": "reject", "reason": "drift"},
+    )
+    wait_until(
+        lambda: any(e.payload.get("channel") == "prefect_form" for e in rt.store.events()),
+        what="the refused form answer recorded",
+    )
+    assert rt.store.decisions_for(gate_id) == []
+    wait_until(lambda: flow_state(str(gate.flow_run_id)).is_paused(), what="paused again")
+    resume_flow_run(
+        str(gate.flow_run_id),  # type: ignore[arg-type]
+        run_input={
+            "gate_id": gate_id,
+            "token": tokens.token(person),
+            "decision": "reject",
+            "reason": "drift",
+        },
     )
     result = running.result(timeout=60)
     assert result.gate_status == {gate_id: "rejected"}
     [decision] = rt.store.decisions_for(gate_id)
     assert (decision.person, decision.channel, decision.decision) == (person, "web", "reject")
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        stored = client.filter_flow_run_input(UUID(str(gate.flow_run_id)), "", 100, set())
+    assert stored and not any(tokens.token(person) in i.value for i in stored)  # answer deleted
 
 
 def test_gate_timeout_expires_the_gate_once_and_resumes_the_run(world: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ Slack messages printed from the outbox. Nothing leaves the machine.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -391,6 +392,12 @@ def _worst(verdicts: dict[str, str]) -> str:
 def _step_next(settings: Settings, seconds: float) -> None:
     console.rule("[bold]What to try next")
     console.print(f"demo finished in {seconds:.0f} s; evidence in {settings.state_path}")
+    if _tokens:
+        saved = settings.state_path / "demo-tokens.json"
+        saved.touch(mode=0o600)
+        saved.write_text(json.dumps(_tokens, indent=1) + "\n", encoding="utf-8")
+        console.print(f"the demo people's personal tokens: {saved} (only yours in real life)")
+        console.print("decide as one: export PRODCONTROL_TOKEN=<token>; web: sign in at /login")
     console.print("with `source .venv/bin/activate` first (or prefix .venv/bin/):")
     for line in (
         "gates list                  # what waits on people",
