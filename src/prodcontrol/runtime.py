@@ -21,6 +21,7 @@ from prodcontrol.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prodcontrol.adapters.smtp import SmtpNotifier
+    from prodcontrol.evidence.integrity import VerifyPolicy
     from prodcontrol.evidence.signing import SigningKey, VerifyKey
 
 
@@ -70,6 +71,18 @@ class Runtime:
         url = self.settings.resolved_database_url
         ensure_schema(url)
         return SqlEvidenceStore(url, clock=self.clock, signer=self.signing_key)
+
+    def verify_policy(self) -> VerifyPolicy:
+        """What ``evidence verify`` holds the store to: now, the anchor age, the retention."""
+        from datetime import timedelta
+
+        from prodcontrol.evidence.integrity import VerifyPolicy
+
+        return VerifyPolicy(
+            now=self.clock.now(),
+            anchor_max_age=timedelta(seconds=self.settings.evidence_anchor_max_age_s),
+            retention_days=self.settings.retention_days,
+        )
 
     @cached_property
     def signing_key(self) -> SigningKey | None:

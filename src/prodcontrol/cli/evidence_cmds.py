@@ -29,11 +29,16 @@ def verify(
     pack: Annotated[
         Path | None, typer.Argument(help="An exported pack to check offline (no database).")
     ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option("--public-key", help="The public key (PEM) a pack must be signed by."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Recompute the chain, every artifact's SHA-256 and the anchors; exit 1 if anything broke."""
+    """Recompute the chain, signatures, every artifact's SHA-256 and the anchors; exit 1 if
+    anything broke."""
     if pack is not None:
-        _verify_pack(pack, as_json)
+        _verify_pack(pack, public_key, as_json)
         return
     from prodcontrol.adapters.mlflow_anchor import anchor_sinks
     from prodcontrol.evidence.integrity import verify_evidence
@@ -62,33 +67,35 @@ def verify(
 
 
 def verify_policy(rt: Runtime) -> VerifyPolicy:
-    from datetime import timedelta
-
-    from prodcontrol.evidence.integrity import VerifyPolicy
-
-    return VerifyPolicy(
-        now=rt.clock.now(),
-        anchor_max_age=timedelta(seconds=rt.settings.evidence_anchor_max_age_s),
-        retention_days=rt.settings.retention_days,
-    )
+    return rt.verify_policy()
 
 
-def _verify_pack(pack: Path, as_json: bool) -> None:
+def _verify_pack(pack: Path, public_key: Path | None, as_json: bool) -> None:
     from prodcontrol.evidence.pack import verify_pack
+    from prodcontrol.evidence.signing import VerifyKey
+    from prodcontrol.runtime import Runtime
+    from prodcontrol.settings import load_settings
 
     if not pack.is_file():
         raise UsageError(f"{pack}: no such file; pass the path of an exported pack")
-    report = verify_pack(pack.read_bytes())
-    head = report.chain_head
-    summary = {
+    if public_key is not None:
+        trusted = [VerifyKey.load(public_key)]
+    else:
+        trusted = Runtime(load_settings()).trusted_keys()
+    report = verify_pack(pack, trusted[0] if trusted else None)
+    head = report.chain_head or {}
+    summary: dict[str, object] = {
         "pack": str(pack),
         "intact": report.ok,
+        "signed_by": report.signed_by,
+        "trusted_key": report.trusted,
         "files_checked": report.files_checked,
         "entries_checked": report.entries_checked,
         "artifacts_checked": report.artifacts_checked,
-        "head": f"#{head.seq} {head.hash}" if head else None,
-        "anchors": [f"{a.day} #{a.seq} {a.hash[:16]} ({a.where})" for a in report.anchors[-3:]],
+        "head": f"#{head.get('seq')} {head.get('hash')}" if head else None,
+        "anchors": [f"#{a['seq']} {a['hash']!s:.16} ({a['where']})" for a in report.anchors[-3:]],
         "first_broken": report.first_broken,
+        "notes": report.notes,
     }
     _finish(summary | {"problems": report.problems}, report.ok, as_json, "Evidence pack")
 
@@ -117,12 +124,20 @@ def export(  # noqa: PLR0917 - Typer maps each option to one parameter
     ] = None,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
+    allow_broken: Annotated[
+        bool,
+        typer.Option(
+            "--allow-broken",
+            help="Export a store that fails verify anyway; the pack's first page says so.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a self-contained evidence pack a reviewer can read and verify offline."""
+    """Verify the store, then write a signed, self-contained pack a reviewer checks offline."""
     from prodcontrol.adapters.mlflow_anchor import anchor_sinks
     from prodcontrol.evidence.frameworks import check_framework
-    from prodcontrol.evidence.pack import Scope, collect, write_pack
+    from prodcontrol.evidence.integrity import verify_evidence
+    from prodcontrol.evidence.pack import Scope, StoreCheck, collect, write_pack
     from prodcontrol.web.render import render_pack_index
 
     rt = runtime(catalog, inventory)
@@ -132,18 +147,36 @@ def export(  # noqa: PLR0917 - Typer maps each option to one parameter
         check_framework(rt.config.catalog, fw)
     start, end = period(since, until)
     scope = Scope(model=model, since=start, until=end, frameworks=framework or [])
-    anchors = [a for sink in anchor_sinks(rt.settings) for a in sink.read_anchors()]
+    sinks = anchor_sinks(rt.settings)
+    with console.status("verifying the evidence store first"):
+        checked = verify_evidence(rt.store, sinks, rt.trusted_keys(), verify_policy(rt))
+    if not checked.ok and not allow_broken:
+        for problem in checked.problems[:10]:
+            err_console.print(f"[red]broken:[/red] {problem}", highlight=False)
+        raise UsageError(
+            f"refusing to export: the evidence store fails verify ({checked.first_broken}); "
+            "fix or explain it, or pass --allow-broken to export it with that stated on the "
+            "pack's first page"
+        )
+    store_check = StoreCheck(
+        ok=checked.ok, problems=checked.problems[:20], allowed_broken=not checked.ok
+    )
+    anchors = [a for sink in sinks for a in sink.read_anchors()]
     with console.status("collecting evidence"):
-        contents = collect(rt.store, rt.config, scope, rt.clock.now(), anchors)
-        manifest = write_pack(contents, out, render_pack_index)
+        contents = collect(
+            rt.store, rt.config, scope, rt.clock.now(), anchors, store_check=store_check
+        )
+        manifest = write_pack(contents, out, render_pack_index, rt.signing_key)
     emit_object(
         {
             "pack": str(out),
             "runs": len(contents.runs),
             "findings": len(contents.findings),
             "entries": len(contents.events),
-            "files": len(manifest.files),
+            "files": len(manifest.members),
             "head": f"#{manifest.chain_head.seq} {manifest.chain_head.hash}",
+            "signed_by": rt.signing_key.key_id if rt.signing_key else None,
+            "store_verified": checked.ok,
             "missing_artifacts": manifest.missing_artifacts,
         },
         as_json=as_json,

@@ -75,6 +75,10 @@ class VerifyKey:
     def public_b64(self) -> str:
         return _b64(self.raw)
 
+    @property
+    def public(self) -> Ed25519PublicKey:
+        return self._public
+
     def verify(self, document: dict[str, Any], signature: str) -> bool:
         try:
             raw = base64.b64decode(signature, validate=True)
