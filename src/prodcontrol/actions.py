@@ -3,8 +3,15 @@
 Each action is recorded in the evidence store (``record_action``) and shows on the MLflow model
 version as ``prodcontrol.*`` tags, so MLflow users see it where they look. An action that a gate
 set off is idempotent by gate id: applying it again returns the action already recorded and
-touches nothing. An unreachable registry records a ``failed`` action and raises
-:class:`~prodcontrol.errors.UnreachableError` (exit 3); a later ``reconcile`` retries it.
+touches nothing.
+
+A gate's action is queued (status ``requested``) in the decision's own transaction and applied
+by :func:`apply_requested`: right after the decision, and by every tick until it is done. It is
+bound to the decided version: a rollback or suspend acts only while the serving alias still
+points at ``gate.model_version`` (compare before set), otherwise it is ``skipped`` with the reason
+and escalated. An unreachable registry puts it back with backoff (the command still exits 3),
+and after the tier's ``gate.action_attempts`` it is ``dead`` and escalated. A manual action
+(``prodcontrol rollback``) is applied at once and recorded ``failed`` if the registry is down.
 
 Tags serving code reads (MLflow 3 has no stages, only aliases and tags):
 
@@ -17,9 +24,11 @@ Tags serving code reads (MLflow 3 has no stages, only aliases and tags):
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from prodcontrol.catalog.readiness import missing_owner_roles
+from prodcontrol.catalog.schema import TierPolicy
 from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, UnreachableError, UsageError
@@ -28,7 +37,6 @@ from prodcontrol.evidence.records import (
     ActionIn,
     ActionKind,
     Gate,
-    GateStatus,
     NotificationIn,
 )
 from prodcontrol.ports import ModelVersionRef
@@ -51,11 +59,14 @@ DONE = ("applied", "skipped")
 
 
 class Skip(Exception):
-    """Nothing to change in the registry; the action is recorded as ``skipped`` with why."""
+    """Nothing to change in the registry; the action is recorded as ``skipped`` with why.
 
-    def __init__(self, why: str, version: str | None = None) -> None:
+    ``escalate``: the skip means a decision could not be carried out (tell the risk channel).
+    """
+
+    def __init__(self, why: str, version: str | None = None, *, escalate: bool = False) -> None:
         super().__init__(why)
-        self.why, self.version = why, version
+        self.why, self.version, self.escalate = why, version, escalate
 
 
 def is_suspended(version: ModelVersionRef) -> bool:
@@ -73,27 +84,115 @@ def done_for_gate(rt: Runtime, gate: Gate) -> Action | None:
 
 # --------------------------------------------------------------------------- gate outcomes
 
+RETRY_FIRST_S = 60.0
+RETRY_MAX_S = 3600.0
 
-def apply_gate_outcome(rt: Runtime, gate: Gate) -> Action | None:
-    """Do what a closed gate says (approve/reject/timeout action); a second call is a no-op."""
+
+def requested_action(gate: Gate, by: str) -> ActionIn | None:
+    """The action a gate closing with its current status asks for, to queue with the decision."""
     kind = rules.outcome_action(gate)
     if kind is None:
         return None
+    if kind not in APPLIERS:
+        raise UsageError(f"gate {gate.id} names an unknown action '{kind}'; fix the gate's policy")
+    return ActionIn(
+        gate_id=gate.id,
+        model=gate.model,
+        model_version=gate.model_version,
+        action=kind,
+        params={"gate_status": gate.status},
+        requested_by=by,
+        status="requested",
+    )
+
+
+def apply_gate_outcome(rt: Runtime, gate: Gate) -> Action | None:
+    """Apply what a closed gate asked for now; a second call returns what was done.
+
+    A gate closed without a queued action (decided before actions were queued) gets one.
+    """
     existing = done_for_gate(rt, gate)
-    if existing is not None:
+    if existing is not None or rules.outcome_action(gate) is None:
         return existing
+    if not any(a.gate_id == gate.id for a in rt.store.list_actions(gate.model)):
+        request = requested_action(gate, _deciders(rt, gate))
+        if request is not None:
+            rt.store.record_action(request)
+    applied = apply_requested(rt, gate_id=gate.id, raise_unreachable=True)
+    return applied[0] if applied else done_for_gate(rt, gate)
+
+
+def apply_requested(
+    rt: Runtime, *, gate_id: str | None = None, raise_unreachable: bool = False
+) -> list[Action]:
+    """Apply every queued action that is due (the ticker), or only the gate's (right after its
+    decision). Each is leased first, so two tickers never apply one action twice.
+
+    A registry that does not answer puts the action back with backoff (one minute, doubling, at
+    most an hour); after the tier's ``gate.action_attempts`` it is dead-lettered and escalated
+    to the tier's risk channel. Returns the actions that reached a final state.
+    """
+    settled = []
+    unreachable: UnreachableError | None = None
+    for queued in rt.store.claim_actions(rt.clock.now(), gate_id=gate_id):
+        try:
+            settled.append(_apply_one(rt, queued))
+        except UnreachableError as exc:
+            done = _retry_or_dead(rt, queued, exc)
+            if done is not None:
+                settled.append(done)
+            unreachable = exc
+    if unreachable is not None and raise_unreachable:
+        raise unreachable
+    return settled
+
+
+def _apply_one(rt: Runtime, queued: Action) -> Action:
+    gate = rt.store.get_gate(str(queued.gate_id))
     by = _deciders(rt, gate)
     why = f"gate {gate.id} {gate.status}"
-    appliers: dict[str, Callable[[], Action]] = {
-        "accept": lambda: accept(rt, gate, by=by),
-        "rollback": lambda: rollback(rt, gate.model, by=by, reason=why, gate=gate),
-        "suspend": lambda: suspend(rt, gate.model, by=by, reason=why, gate=gate),
-        "promote": lambda: promote(rt, gate),
-        "retire": lambda: retire(rt, gate),
-    }
-    if kind not in appliers:
-        raise UsageError(f"gate {gate.id} names an unknown action '{kind}'; fix the gate's policy")
-    return appliers[kind]()
+    return APPLIERS[queued.action](rt, gate, by, why, queued)
+
+
+def _retry_or_dead(rt: Runtime, queued: Action, exc: UnreachableError) -> Action | None:
+    limit = _tier_of(rt, queued.model).gate.action_attempts
+    result = {"error": str(exc), "attempts": queued.attempts + 1}
+    if queued.attempts + 1 >= limit:
+        dead = rt.store.settle_action(queued.id, "dead", result)
+        _escalate(rt, dead, f"gave up after {limit} attempts: {exc}")
+        return dead
+    delay = min(RETRY_FIRST_S * 2**queued.attempts, RETRY_MAX_S)
+    retry_at = rt.clock.now() + timedelta(seconds=delay)
+    rt.store.settle_action(queued.id, "requested", result, retry_at=retry_at)
+    return None
+
+
+def _tier_of(rt: Runtime, model: str) -> TierPolicy:
+    return rt.config.tier(rt.config.model(model))
+
+
+def _escalate(rt: Runtime, action: Action, why: str) -> None:
+    """Tell the tier's risk channel that a decided action did not happen (outbox, once)."""
+    try:
+        channel = _tier_of(rt, action.model).risk_channel
+    except UsageError:
+        return
+    text = (
+        f"The {action.action} that gate {action.gate_id} decided for {action.model} "
+        f"v{action.model_version} was {action.status}: {why}. Someone must look at the serving "
+        f"alias by hand."
+    )
+    rt.store.enqueue(
+        [
+            NotificationIn(
+                idempotency_key=f"action:{action.id}:{action.status}",
+                recipient_kind="channel",
+                recipient=channel,
+                payload={"text": text, "kind": f"action_{action.status}", "model": action.model},
+                gate_id=action.gate_id,
+            )
+        ]
+    )
 
 
 def _deciders(rt: Runtime, gate: Gate) -> str:
@@ -102,20 +201,6 @@ def _deciders(rt: Runtime, gate: Gate) -> str:
     wanted = "approve" if gate.status == "approved" else "reject"
     people = [d.person for d in rt.store.decisions_for(gate.id) if d.decision == wanted]
     return ",".join(people) or SYSTEM
-
-
-def reconcile(rt: Runtime) -> list[Action]:
-    """Apply the outcome of every closed gate whose action is not done yet (after a crash)."""
-    applied = []
-    closed: tuple[GateStatus, ...] = ("approved", "rejected", "expired")
-    for status in closed:
-        for gate in rt.store.list_gates(status=status):
-            if rules.outcome_action(gate) is None or done_for_gate(rt, gate) is not None:
-                continue
-            action = apply_gate_outcome(rt, gate)
-            if action is not None:
-                applied.append(action)
-    return applied
 
 
 # --------------------------------------------------------------------------- the actions
@@ -131,8 +216,15 @@ def _execute(
     gate: Gate | None,
     params: dict[str, Any],
     change: Callable[[], dict[str, Any]],
+    queued: Action | None = None,
 ) -> Action:
-    """Run ``change`` against the registry and record what happened, whatever happened."""
+    """Run ``change`` against the registry and record what happened, whatever happened.
+
+    A queued action (a gate's) is settled in its own row; an unreachable registry leaves it
+    to :func:`apply_requested`'s retry. A manual action is recorded as a new row.
+    """
+    if queued is not None:
+        return _settle(rt, queued, kind, version, change, params=queued.params | params)
     base = {
         "gate_id": gate.id if gate else None,
         "model": model,
@@ -168,6 +260,47 @@ def _execute(
     )
 
 
+def _settle(
+    rt: Runtime,
+    queued: Action,
+    kind: ActionKind,
+    version: str,
+    change: Callable[[], dict[str, Any]],
+    *,
+    params: dict[str, Any],
+) -> Action:
+    """End the queued action's lease with what ``change`` did (``kind``: a rollback with no
+    approved version to go back to is carried out as a suspend)."""
+    try:
+        result = change()
+    except Skip as skip:
+        skipped = rt.store.settle_action(
+            queued.id,
+            "skipped",
+            {"why": skip.why},
+            model_version=skip.version or version,
+            action=kind,
+            params=params,
+        )
+        if skip.escalate:
+            _escalate(rt, skipped, skip.why)
+        return skipped
+    version = str(result.pop("model_version", version))
+    return rt.store.settle_action(
+        queued.id, "applied", result, model_version=version, action=kind, params=params
+    )
+
+
+def _stale(alias: str, current: ModelVersionRef | None, gate: Gate | None) -> str | None:
+    """Compare before set: why a gate's rollback or suspend must not touch the alias now."""
+    if gate is None or current is None or current.version == gate.model_version:
+        return None
+    return (
+        f"the serving alias '{alias}' points at version {current.version} now, not at version "
+        f"{gate.model_version} that gate {gate.id} decided on; nothing was moved"
+    )
+
+
 def _stamp(rt: Runtime, kind: str, by: str, gate: Gate | None) -> dict[str, str]:
     return {
         TAG_LAST_ACTION: kind,
@@ -178,14 +311,22 @@ def _stamp(rt: Runtime, kind: str, by: str, gate: Gate | None) -> dict[str, str]
 
 
 def _serving(
-    rt: Runtime, model: str, kind: ActionKind, by: str, gate: Gate | None
+    rt: Runtime,
+    model: str,
+    kind: ActionKind,
+    by: str,
+    gate: Gate | None,
+    *,
+    queued: Action | None = None,
 ) -> tuple[str, list[ModelVersionRef], ModelVersionRef | None]:
     """The serving alias, the versions, and the one serving; a registry that does not answer
-    is recorded as a failed ``kind`` action before the error goes up."""
+    is recorded as a failed ``kind`` action (a queued one is retried) before the error goes up."""
     alias = rt.config.model(model).serving_alias
     try:
         versions = rt.registry.list_versions(model)
     except UnreachableError as exc:
+        if queued is not None:
+            raise
         rt.store.record_action(
             ActionIn(
                 gate_id=gate.id if gate else None,
@@ -236,19 +377,35 @@ def rollback_target(
     return max(candidates, key=lambda v: _number(v.version), default=None)
 
 
-def rollback(rt: Runtime, model: str, *, by: str, reason: str, gate: Gate | None = None) -> Action:
+def rollback(
+    rt: Runtime,
+    model: str,
+    *,
+    by: str,
+    reason: str,
+    gate: Gate | None = None,
+    queued: Action | None = None,
+) -> Action:
     """Move the serving alias to the last version that passed its gate.
 
-    With no such version a gate's rollback falls back to :func:`suspend` (fail safe: a model
-    that must not keep serving is stopped); a manual rollback is refused and says so.
+    A gate's rollback acts only while the alias still serves the gate's version (otherwise it
+    is skipped with the reason and escalated). With no earlier approved version a gate's
+    rollback falls back to :func:`suspend` (fail safe: a model that must not keep serving is
+    stopped); a manual rollback is refused and says so.
     """
-    alias, versions, current = _serving(rt, model, "rollback", by, gate)
+    alias, versions, current = _serving(rt, model, "rollback", by, gate, queued=queued)
+    stale = _stale(alias, current, gate)
+    params = {"alias": alias, "reason": reason}
+    if stale is not None:
+        return _skip(rt, "rollback", model, by=by, gate=gate, params=params, why=stale, q=queued)
     target = rollback_target(rt, model, versions, current)
     if target is None:
         why = (
             f"{model} has no earlier version that passed its gate (tag {TAG_APPROVED}=true) "
             f"to roll back to"
         )
+        if queued is not None:  # the queued row says it: carried out as a suspend, and why
+            return suspend(rt, model, by=by, reason=f"{reason}; {why}", gate=gate, queued=queued)
         rt.store.record_action(
             ActionIn(
                 gate_id=gate.id if gate else None,
@@ -263,7 +420,7 @@ def rollback(rt: Runtime, model: str, *, by: str, reason: str, gate: Gate | None
         )
         if gate is None:
             raise UsageError(f"{why}; stop it instead with `prodcontrol suspend {model}`")
-        return suspend(rt, model, by=by, reason=f"{reason}; {why}", gate=gate)
+        return suspend(rt, model, by=by, reason=f"{reason}; {why}", gate=gate, queued=queued)
 
     def change() -> dict[str, Any]:
         stamp = _stamp(rt, "rollback", by, gate)
@@ -288,14 +445,50 @@ def rollback(rt: Runtime, model: str, *, by: str, reason: str, gate: Gate | None
         target.version,
         by=by,
         gate=gate,
-        params={"alias": alias, "reason": reason},
+        params=params,
         change=change,
+        queued=queued,
     )
 
 
-def suspend(rt: Runtime, model: str, *, by: str, reason: str, gate: Gate | None = None) -> Action:
-    """Stop to a safe state: remove the serving alias and set the kill-switch tag."""
-    alias, versions, current = _serving(rt, model, "suspend", by, gate)
+def _skip(
+    rt: Runtime,
+    kind: ActionKind,
+    model: str,
+    *,
+    by: str,
+    gate: Gate | None,
+    params: dict[str, Any],
+    why: str,
+    q: Action | None,
+) -> Action:
+    def change() -> dict[str, Any]:
+        raise Skip(why, escalate=True)
+
+    version = gate.model_version if gate else "-"
+    return _execute(
+        rt, kind, model, version, by=by, gate=gate, params=params, change=change, queued=q
+    )
+
+
+def suspend(
+    rt: Runtime,
+    model: str,
+    *,
+    by: str,
+    reason: str,
+    gate: Gate | None = None,
+    queued: Action | None = None,
+) -> Action:
+    """Stop to a safe state: remove the serving alias and set the kill-switch tag.
+
+    A gate's suspend acts only while the alias serves the gate's version or serves nothing.
+    """
+    alias, versions, current = _serving(rt, model, "suspend", by, gate, queued=queued)
+    stale = _stale(alias, current, gate)
+    if stale is not None:
+        params = {"alias": alias, "reason": reason}
+        return _skip(rt, "suspend", model, by=by, gate=gate, params=params, why=stale, q=queued)
     target = current
     if target is None and gate is not None:
         target = next((v for v in versions if v.version == gate.model_version), None)
@@ -322,10 +515,11 @@ def suspend(rt: Runtime, model: str, *, by: str, reason: str, gate: Gate | None 
         gate=gate,
         params={"alias": alias, "reason": reason},
         change=change,
+        queued=queued,
     )
 
 
-def promote(rt: Runtime, gate: Gate) -> Action:
+def promote(rt: Runtime, gate: Gate, queued: Action | None = None) -> Action:
     """Move the gate's version to the serving alias; only through an approved promotion gate."""
     if gate.kind != "promotion" or gate.status != "approved":
         raise DecisionRefused(
@@ -373,10 +567,11 @@ def promote(rt: Runtime, gate: Gate) -> Action:
         gate=gate,
         params={"to_stage": stage},
         change=change,
+        queued=queued,
     )
 
 
-def retire(rt: Runtime, gate: Gate) -> Action:
+def retire(rt: Runtime, gate: Gate, queued: Action | None = None) -> Action:
     """Remove every alias of the model and tag its versions retired; evidence stays."""
     if gate.kind != "retire" or gate.status != "approved":
         raise DecisionRefused(
@@ -404,10 +599,11 @@ def retire(rt: Runtime, gate: Gate) -> Action:
         gate=gate,
         params={"to_stage": "retired"},
         change=change,
+        queued=queued,
     )
 
 
-def accept(rt: Runtime, gate: Gate, *, by: str) -> Action:
+def accept(rt: Runtime, gate: Gate, *, by: str, queued: Action | None = None) -> Action:
     """Accept a finding (approved by people, or by timeout): the version keeps serving."""
     approved = gate.status == "approved"
     # a waived finding stays waived: when its waiver ends it must open again
@@ -435,6 +631,7 @@ def accept(rt: Runtime, gate: Gate, *, by: str) -> Action:
         gate=gate,
         params={"finding_id": gate.finding_id},
         change=change,
+        queued=queued,
     )
 
 
@@ -488,6 +685,20 @@ def accept_with_waiver(
         params=params,
         change=change,
     )
+
+
+Applier = Callable[[Runtime, Gate, str, str, Action], Action]
+APPLIERS: dict[str, Applier] = {
+    "accept": lambda rt, gate, by, why, q: accept(rt, gate, by=by, queued=q),
+    "rollback": lambda rt, gate, by, why, q: rollback(
+        rt, gate.model, by=by, reason=why, gate=gate, queued=q
+    ),
+    "suspend": lambda rt, gate, by, why, q: suspend(
+        rt, gate.model, by=by, reason=why, gate=gate, queued=q
+    ),
+    "promote": lambda rt, gate, by, why, q: promote(rt, gate, q),
+    "retire": lambda rt, gate, by, why, q: retire(rt, gate, q),
+}
 
 
 # --------------------------------------------------------------------------- by hand

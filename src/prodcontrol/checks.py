@@ -32,7 +32,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from prodcontrol import escalation
+from prodcontrol import finding_groups as groups
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import (
     VERDICT_ORDER,
     Control,
@@ -45,6 +46,7 @@ from prodcontrol.catalog.schema import (
     OwnershipControl,
     PerformanceControl,
     ReviewDueControl,
+    TierPolicy,
     ValueControl,
 )
 from prodcontrol.catalog.types import VerdictValue
@@ -57,6 +59,7 @@ from prodcontrol.errors import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     ProdControlError,
+    StoreConflict,
     UnreachableError,
     UsageError,
 )
@@ -77,6 +80,7 @@ from prodcontrol.ports import (
     ReportSpec,
     VerdictSummary,
 )
+from prodcontrol.run_outcome import RunOutcome
 from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -196,6 +200,7 @@ class CheckResult(_Frozen):
     exit_code: int
     mlflow_run_id: str | None = None
     writeback_error: str | None = None
+    gate_id: str | None = Field(None, description="the run's gate: opened, or joined")
 
 
 # --------------------------------------------------------------------------- 1. open
@@ -208,17 +213,24 @@ def open_run(
     trigger: str,
     idempotency_key: str | None = None,
     flow_run_id: str | None = None,
+    version: str | None = None,
 ) -> RunContext:
-    """Resolve the serving version and start the run; an unknown model is a UsageError."""
+    """Resolve the serving version (or ``version``, a candidate) and start the run; an unknown
+    model is a UsageError."""
     entry = rt.config.model(model)
     tier = rt.config.tier(entry)
-    version, problem, unreachable = _resolve(rt, entry)
+    resolved, problem, unreachable = (
+        _resolve(rt, entry) if version is None else _resolve_version(rt, entry, version)
+    )
+    version_ref = resolved
     sample = tier.sampling.model_dump() | {"serving_alias": entry.serving_alias}
+    if version is not None:
+        sample["candidate_version"] = version  # not (yet) the serving one
     if problem:
         sample["resolve_error"] = problem
     run = rt.store.start_run(
         entry.name,
-        version.version if version else UNRESOLVED,
+        version_ref.version if version_ref else UNRESOLVED,
         entry.tier,
         trigger,
         idempotency_key=idempotency_key,
@@ -230,12 +242,26 @@ def open_run(
         model=entry.name,
         tier=entry.tier,
         trigger=trigger,
-        version=version,
+        version=version_ref,
         resolve_error=problem,
         resolve_unreachable=unreachable,
         control_ids=[c.id for c in rt.config.controls_for(entry)],
         out_dir=str(rt.settings.artifact_dir / run.id),
     )
+
+
+def _resolve_version(
+    rt: Runtime, entry: ModelEntry, version: str
+) -> tuple[ModelVersionRef | None, str | None, bool]:
+    try:
+        found = [v for v in rt.metrics.list_versions(entry.name) if v.version == version]
+    except UnreachableError as exc:
+        return None, str(exc), True
+    except ProdControlError as exc:
+        return None, f"version {version} of {entry.name} cannot be read: {exc}", False
+    if not found:
+        return None, f"{entry.name} has no version {version} in the registry", False
+    return found[0], None, False
 
 
 def _resolve(rt: Runtime, entry: ModelEntry) -> tuple[ModelVersionRef | None, str | None, bool]:
@@ -534,17 +560,54 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
         )
         for p in plans
     ]
-    run = rt.store.finish_run(ctx.run_id, _status(decided), verdicts, artifacts, findings)
+    run, gate_id = _record(
+        rt, ctx, tier, _status(decided), verdicts=verdicts, artifacts=artifacts, findings=findings
+    )
     result = result_of(rt, run.id)
+    if gate_id is not None and result.gate_id is None:
+        result = result.model_copy(update={"gate_id": gate_id})
     result = _write_back(rt, ctx, result, outcomes, run, report_files=report_files)
-    try:
-        escalation.after_run(rt, run.id)
-    except Exception as exc:  # the run is recorded; a broken escalation must not hide it
-        log.exception("escalation after run %s failed", run.id)
-        rt.store.record_event(
-            "escalation_failed", "run", run.id, ctx.model, {"error": f"{exc!r}"[:2000]}
-        )
+    anchor_if_due(rt)
     return result
+
+
+def _record(
+    rt: Runtime,
+    ctx: RunContext,
+    tier: TierPolicy,
+    status: RunStatus,
+    *,
+    verdicts: list[VerdictIn],
+    artifacts: list[ArtifactIn],
+    findings: list[FindingIn],
+) -> tuple[ControlRun, str | None]:
+    """The run, its findings, its gate and its chain's first step: one transaction.
+
+    A concurrent run of the same version that opened the version's gate first makes the store
+    refuse ours (StoreConflict): the retry joins that gate. A follow-up that breaks (a bug
+    building a message) must not lose the run: it is recorded alone, the failure is an event,
+    and the ticker starts the chain that is missing.
+    """
+    follow_up = RunOutcome(rt, tier)
+    for attempt in range(2):
+        try:
+            closed = rt.store.close_run(
+                ctx.run_id, status, verdicts, artifacts, findings, follow_up=follow_up
+            )
+            return closed.run, closed.gate.id if closed.gate else None
+        except StoreConflict:
+            if attempt or rt.store.get_run(ctx.run_id).status != "running":
+                raise
+        except (UnreachableError, UsageError):
+            raise
+        except Exception as exc:  # the run is evidence; a broken follow-up must not hide it
+            log.exception("gate or escalation for run %s failed", ctx.run_id)
+            run = rt.store.finish_run(ctx.run_id, status, verdicts, artifacts, findings)
+            rt.store.record_event(
+                "escalation_failed", "run", run.id, ctx.model, {"error": f"{exc!r}"[:2000]}
+            )
+            return run, None
+    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
 def _run_report(
@@ -580,6 +643,7 @@ def _run_report(
         out_dir=ctx.out_dir,
         title=f"{ctx.model} version {ctx.version_label}, run {ctx.run_id}",
     )
+
     def with_report(outcome: ControlOutcome) -> ControlOutcome:
         if outcome.control_id not in reported:
             return outcome
@@ -711,6 +775,11 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
     ]
     unreachable = any(v.verdict == "error" and v.details.get("unreachable") for v in verdicts)
     blocking = any(f.blocking and f.status == "open" for f in findings)
+    run_findings = [f for f in rt.store.list_findings(model=run.model) if f.run_id == run_id]
+    covering = groups.gates_by_finding(rt.store.list_gates(model=run.model), run_findings)
+    gate_id = next(
+        (covering[f.id].id for f in groups.worst_first(run_findings) if f.id in covering), None
+    )
     return CheckResult(
         run_id=run.id,
         model=run.model,
@@ -723,6 +792,7 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
         blocking=blocking,
         unreachable=unreachable,
         exit_code=exit_code([r.verdict for r in rows], blocking=blocking, unreachable=unreachable),
+        gate_id=gate_id,
     )
 
 
@@ -770,13 +840,14 @@ def run_checks(
     *,
     trigger: str = "cli",
     progress: Callable[[str], None] | None = None,
+    version: str | None = None,
 ) -> CheckResult:
     """Open a run, measure every control of the model's tier, close it.
 
     ``progress`` is called once after opening, once per control and once after closing.
     """
     report = progress or (lambda _message: None)
-    ctx = open_run(rt, model, trigger=trigger)
+    ctx = open_run(rt, model, trigger=trigger, version=version)
     report(f"{ctx.model} version {ctx.version_label}")
     if ctx.already_finished:
         return result_of(rt, ctx.run_id)

@@ -5,7 +5,8 @@ tier, two distinct people for ``two_person``, separation of duties, no decision 
 timed-out gate. This module reads the gate and the people, applies the rules, writes the
 decision with compare-and-set on the gate's version (one retry on a concurrent change), records
 every refusal as evidence, and, when the gate closes, applies its outcome in the registry
-(:mod:`prodcontrol.actions`) and tells the listeners (the orchestration layer resumes the
+(:mod:`prodcontrol.actions`: the action is queued in the decision's transaction and applied
+right after it, or by the ticker) and tells the listeners (the orchestration layer resumes the
 waiting flow run from one).
 """
 
@@ -25,6 +26,7 @@ from prodcontrol.evidence.records import (
     DecisionValue,
     Finding,
     Gate,
+    GateIn,
     NotificationIn,
 )
 from prodcontrol.identity import service as identity
@@ -125,8 +127,15 @@ def decide(
                 _expire(rt, gate)
             raise DecisionRefused(verdict.message)
         record = DecisionIn(person=person, decision=decision, channel=channel, reason=reason)
+        queued = None
+        if verdict.new_status is not None:
+            closing = gate.model_copy(update={"status": verdict.new_status})
+            deciders = [d.person for d in prior if d.decision == decision] + [person]
+            queued = actions.requested_action(closing, ",".join(deciders))
         try:
-            updated = rt.store.record_decision(gate_id, record, gate.version, verdict.new_status)
+            updated = rt.store.record_decision(
+                gate_id, record, gate.version, verdict.new_status, action=queued
+            )
         except StoreConflict:
             if attempt:
                 raise
@@ -203,7 +212,7 @@ def _changed(rt: Runtime, gate: Gate) -> None:
     try:
         if gate.status != "pending":
             _settle_covered(rt, gate)
-            actions.apply_gate_outcome(rt, gate)
+            actions.apply_requested(rt, gate_id=gate.id, raise_unreachable=True)
     finally:
         _tell_listeners(rt, gate)
 
@@ -232,8 +241,9 @@ def _settle_covered(rt: Runtime, gate: Gate) -> None:
 
 def _expire(rt: Runtime, gate: Gate) -> Gate | None:
     """Expire one gate and apply its timeout action; ``None`` if someone closed it first."""
+    queued = actions.requested_action(gate.model_copy(update={"status": "expired"}), "system")
     try:
-        closed = rt.store.expire_gate(gate.id, gate.version)
+        closed = rt.store.expire_gate(gate.id, gate.version, action=queued)
     except (StoreConflict, DecisionRefused):
         return None
     _changed(rt, closed)
@@ -245,8 +255,8 @@ def expire_due_gates(rt: Runtime) -> list[Gate]:
 
     Waived findings whose waivers ended open again here too (time ran out for both).
 
-    An unreachable registry leaves that gate's action recorded as ``failed`` (``reconcile``
-    retries it) and does not stop the other gates.
+    An unreachable registry leaves that gate's action queued (the ticker retries it with
+    backoff, see :func:`prodcontrol.actions.apply_requested`) and does not stop the other gates.
     """
     from prodcontrol import waivers
 
@@ -308,10 +318,34 @@ def open_finding_gate(
         pending = [g for g in existing if g.status == "pending"]
         return (pending or existing)[0]
     policy = rt.config.catalog.tiers[tier] if isinstance(tier, str) else tier
-    if requested_by is None and policy.gate.separation_of_duties:
-        requested_by = rt.config.model(finding.model).owners.model_behaviour
+    spec = finding_gate_spec(
+        rt, group, policy, flow_run_id=flow_run_id, requested_by=requested_by
+    )
+    try:
+        return rt.store.open_gate(spec, notifications)
+    except StoreConflict:
+        # another run of the version opened its gate first (one pending gate per version)
+        for gate in rt.store.list_gates(status="pending", model=finding.model):
+            if gate.kind == "finding" and gate.model_version == finding.model_version:
+                return gate
+        raise
+
+
+def finding_gate_spec(
+    rt: Runtime,
+    group: Sequence[Finding],
+    policy: TierPolicy,
+    *,
+    flow_run_id: str | None = None,
+    requested_by: str | None = None,
+) -> GateIn:
+    """The gate for a run's gating findings (worst first): ``finding_id`` is the worst, the
+    context lists them all. Under separation of duties the requester is the model's
+    ``model_behaviour`` owner unless ``requested_by`` says otherwise."""
     lead = group[0]
-    spec = rules.finding_gate(
+    if requested_by is None and policy.gate.separation_of_duties:
+        requested_by = rt.config.model(lead.model).owners.model_behaviour
+    return rules.finding_gate(
         policy,
         model=lead.model,
         model_version=lead.model_version,
@@ -328,7 +362,6 @@ def open_finding_gate(
             "controls": [f.control_id for f in group],
         },
     )
-    return rt.store.open_gate(spec, notifications)
 
 
 def covered_findings(rt: Runtime, gate: Gate) -> list[Finding]:

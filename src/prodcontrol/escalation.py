@@ -21,19 +21,25 @@ ticker also catches gates decided elsewhere).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prodcontrol import finding_groups as groups
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
 from prodcontrol.email_fallback import queue_email_fallback
 from prodcontrol.engine import escalation as timing
+from prodcontrol.engine import gates as gate_rules
 from prodcontrol.engine import value
 from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
+from prodcontrol.evidence.port import FirstStep
 from prodcontrol.evidence.records import (
     ControlRun,
+    Decision,
+    DecisionValue,
     Escalation,
     EscalationIn,
     EscalationStatus,
@@ -67,6 +73,7 @@ class TickResult:
     dead_moved: int = 0
     resolved: int = 0
     updates: int = 0
+    actions: int = 0
     emailed: int = 0
     breaches: dict[str, int] = field(default_factory=lambda: {"acknowledge": 0, "decide": 0})
 
@@ -78,6 +85,7 @@ class TickResult:
             "dead_moved": self.dead_moved,
             "resolved": self.resolved,
             "updates": self.updates,
+            "actions": self.actions,
             "emailed_while_slack_down": self.emailed,
             "acknowledge_sla_breached": self.breaches["acknowledge"],
             "decide_sla_breached": self.breaches["decide"],
@@ -164,13 +172,55 @@ def start_for_finding(
 
 
 def _start(rt: Runtime, gate: Gate | None, members: list[Finding]) -> Escalation | None:
-    """Write the chain's first step with its messages; ``None`` when the model left."""
+    """Write the chain's first step with its messages; ``None`` when the model left.
+
+    Two tickers racing to start the same chain: the store's unique key on the lead finding
+    refuses the second, which then returns the first's chain.
+    """
+    step = _first_step(rt, gate, members, _Cache(rt))
+    if step is None:
+        return None
+    try:
+        return rt.store.start_escalation(step.escalation, step.notifications)
+    except StoreConflict:
+        running = rt.store.escalations_for_findings([str(step.escalation.finding_id)])
+        if not running:
+            raise
+        return running[-1]
+
+
+def first_step(
+    rt: Runtime,
+    run: ControlRun,
+    verdicts: Sequence[Verdict],
+    findings: Sequence[Finding],
+    gate: Gate | None,
+) -> FirstStep | None:
+    """The first step of a just-recorded run's chain, built inside the run's transaction.
+
+    The chain covers the run's open findings (and, when the run joined an earlier run's gate,
+    that gate's lead finding); with a pending gate its step-0 messages carry the Approve and
+    Reject buttons for each recipient who holds the gate's right. Reads nothing the
+    transaction has not written yet: the run, its verdicts and findings come in.
+    """
+    members = groups.worst_first(f for f in findings if f.status == "open")
+    if not members:
+        return None
+    cache = _Cache(rt)
+    cache.seed(run, verdicts, findings)
+    if gate is not None and gate.finding_id and gate.finding_id not in {m.id for m in members}:
+        members = [rt.store.get_finding(gate.finding_id), *members]
+    return _first_step(rt, gate, members, cache)
+
+
+def _first_step(
+    rt: Runtime, gate: Gate | None, members: list[Finding], cache: _Cache
+) -> FirstStep | None:
     lead = _lead(rt, gate, members)
     try:
         model = rt.config.model(lead.model)
     except UsageError:
         return None
-    cache = _Cache(rt)
     policy = _policy(rt, model, cache.run_findings(lead))
     advance = timing.start(policy, rt.clock.now())
     chain = _Chain(rt, model, policy, lead=lead, members=members, gate=gate, cache=cache)
@@ -183,7 +233,7 @@ def _start(rt: Runtime, gate: Gate | None, members: list[Finding]) -> Escalation
         step=advance.step,
         next_due_at=advance.next_due_at,
     )
-    return rt.store.start_escalation(record, messages)
+    return FirstStep(escalation=record, notifications=messages)
 
 
 def _lead(rt: Runtime, gate: Gate | None, members: list[Finding]) -> Finding:
@@ -215,6 +265,14 @@ class _Cache:
         self._findings: dict[str, list[Finding]] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}
         self._runs: dict[str, ControlRun] = {}
+
+    def seed(
+        self, run: ControlRun, verdicts: Sequence[Verdict], findings: Sequence[Finding]
+    ) -> None:
+        """Start from a run being written (inside its transaction, not readable elsewhere)."""
+        self._runs[run.id] = run
+        self._verdicts[run.id] = {v.id: v for v in verdicts}
+        self._findings[run.model] = list(findings)
 
     def run_findings(self, finding: Finding) -> list[Finding]:
         if finding.model not in self._findings:
@@ -254,6 +312,7 @@ class _Chain:
         self.rt, self.model, self.policy = rt, model, policy
         self.lead, self.gate, self.cache = lead, gate, cache
         self.members = members or [lead]
+        self._prior: dict[str, list[Decision]] = {}
 
     def recipients(self, position: int) -> list[tuple[str, str]]:
         """``(kind, id)`` pairs: people by id, channels by name."""
@@ -318,13 +377,23 @@ class _Chain:
         config = self.rt.config
         buttons: list[Button] = []
         gate = self.gate
-        pending = gate is not None and gate.status == "pending"
-        if pending and recipient in config.holders_of(self.model, gate.right):  # type: ignore[union-attr,arg-type]
-            buttons += ["approve", "reject"]
+        if gate is not None and gate.status == "pending":
+            buttons += [b for b in ("approve", "reject") if recipient in self._could(gate, b)]
         buttons.append("acknowledge")
         if recipient in config.holders_of(self.model, "exception"):
             buttons.append("request_waiver")
         return buttons
+
+    def _could(self, gate: Gate, decision: DecisionValue) -> list[str]:
+        """Who may still take ``decision``: the right's holders, less those who decided and,
+        for approval under separation of duties, less the requester."""
+        if gate.id not in self._prior:
+            # a gate at version 1 has no decisions yet (and may not be committed yet)
+            fresh = gate.version == 1
+            self._prior[gate.id] = [] if fresh else self.rt.store.decisions_for(gate.id)
+        holders = self.rt.config.holders_of(self.model, gate.right)  # type: ignore[arg-type]
+        sod = self.rt.config.tier(self.model).gate.separation_of_duties
+        return gate_rules.could_decide(gate, decision, holders, self._prior[gate.id], sod)
 
     def control_facts(self, finding: Finding) -> ControlFacts:
         verdict = self.cache.verdict(finding)
@@ -435,8 +504,11 @@ def tick(rt: Runtime) -> TickResult:
     Safe to run from several places at once: each change is a compare-and-set in the store, and a
     chain someone else moved first is skipped (StoreConflict) until the next tick.
     """
+    from prodcontrol import actions
+
     result = TickResult()
     now = rt.clock.now()
+    result.actions = len(actions.apply_requested(rt))
     findings = rt.store.list_findings(status="open")
     gates = rt.store.list_gates()
     result.started = _start_missing(rt, findings, gates)
@@ -467,6 +539,7 @@ def tick(rt: Runtime) -> TickResult:
             )
         _count_breaches(rt, escalation, gate, now, result)
     result.emailed = queue_email_fallback(rt, now)
+    anchor_if_due(rt)
     return result
 
 

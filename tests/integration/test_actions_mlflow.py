@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,9 @@ from gate_world import (
     record_finding,
 )
 
-from prodcontrol import actions, decisions, lifecycle
+from prodcontrol import actions, decisions, escalation, lifecycle
 from prodcontrol.adapters.mlflow import MlflowAdapter
 from prodcontrol.catalog.config import Config
-from prodcontrol.errors import UnreachableError
 from prodcontrol.runtime import Runtime
 
 
@@ -153,25 +153,58 @@ def test_retire_removes_every_alias(world: tuple[Runtime, str, str]) -> None:
     assert not lifecycle.is_controlled(rt, medium)
 
 
-def test_mlflow_down_records_failure_moves_nothing_and_reconcile_applies_once(
-    world: tuple[Runtime, str, str],
-) -> None:
-    """MLflow going away is a closed port here (a real refused connection): restarting the
+def closed_port_adapter() -> MlflowAdapter:
+    """MLflow going away, as a closed port (a real refused connection): restarting the
     session's server would cost half a minute and disturb the tests sharing it."""
-    rt, high, _ = world
-    gate = decisions.open_finding_gate(rt, record_finding(rt, high, "3"), "high")
-    live = rt.registry
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    rt.registry = MlflowAdapter(f"http://127.0.0.1:{port}")  # type: ignore[misc]
-    with pytest.raises(UnreachableError, match="MLflow"):
-        decisions.decide(rt, gate.id, person="dana", decision="reject", channel="cli")
+    return MlflowAdapter(f"http://127.0.0.1:{port}")
+
+
+def test_mlflow_down_during_a_timeout_rollback_then_back_applies_it_once(
+    world: tuple[Runtime, str, str],
+) -> None:
+    """Today's code recorded the rollback ``failed`` and nothing ever retried it."""
+    rt, high, _ = world
+    gate = decisions.open_finding_gate(rt, record_finding(rt, high, "3"), "high")
+    assert rt.config.catalog.tiers["high"].gate.on_timeout == "rollback"
+    live = rt.registry
+    rt.registry = closed_port_adapter()  # type: ignore[misc]
+    rt.clock.advance(timedelta(hours=8))  # type: ignore[attr-defined]
+    [expired] = decisions.expire_due_gates(rt)  # the ticker's job: no exception escapes it
+    assert (expired.id, expired.status) == (gate.id, "expired")
+    [queued] = rt.store.list_actions(high)
+    assert (queued.action, queued.status, queued.attempts) == ("rollback", "requested", 1)
     rt.registry = live  # type: ignore[misc]
-    assert rt.store.get_gate(gate.id).status == "rejected"
-    assert [a.status for a in rt.store.list_actions(high)] == ["failed"]
-    assert serving(rt, high) == "3"  # no alias moved while MLflow was down
-    [applied] = actions.reconcile(rt)
-    assert (applied.action, applied.status) == ("rollback", "applied")
+    assert serving(rt, high) == "3"  # nothing moved while MLflow was down
+    rt.clock.advance(timedelta(minutes=2))  # type: ignore[attr-defined]
+    escalation.tick(rt)
+    [applied] = rt.store.list_actions(high)
+    assert (applied.id, applied.status, applied.attempts) == (queued.id, "applied", 2)
     assert serving(rt, high) == "2"
-    assert actions.reconcile(rt) == []
+    rt.clock.advance(timedelta(hours=2))  # type: ignore[attr-defined]
+    escalation.tick(rt)
+    assert [a.status for a in rt.store.list_actions(high)] == ["applied"]
+    assert serving(rt, high) == "2"
+
+
+def test_a_stale_gate_does_not_roll_back_a_version_promoted_by_hand(
+    world: tuple[Runtime, str, str],
+) -> None:
+    """A gate on v2 rejected after someone moved the alias to v3 in MLflow must not roll v3
+    back: the alias stays, the action is skipped with the reason, the risk channel hears."""
+    rt, _, medium = world  # medium serves v2; v3 exists
+    gate = decisions.open_finding_gate(rt, record_finding(rt, medium, "2"), "medium")
+    rt.registry.set_alias(medium, "champion", "3")  # the manual promotion, outside the gates
+    decisions.decide(
+        rt, gate.id, person="dana", decision="reject", channel="cli", reason="drift is real"
+    )
+    assert serving(rt, medium) == "3"  # untouched
+    [action] = rt.store.list_actions(medium)
+    assert (action.action, action.status, action.model_version) == ("rollback", "skipped", "2")
+    assert "points at version 3 now, not at version 2" in action.result["why"]
+    risk = rt.config.catalog.tiers["medium"].risk_channel
+    told = [n for n in rt.store.list_notifications() if n.payload.get("kind") == "action_skipped"]
+    assert [n.recipient for n in told] == [risk]
+    assert "prodcontrol.rolled_back" not in tags_of(rt, medium, "3")

@@ -99,7 +99,7 @@ def test_one_reject_rolls_back_to_the_last_approved_version_once(
     )
     again = actions.apply_gate_outcome(rt, closed)
     assert again == action and len(rt.store.list_actions(HIGH)) == 1
-    assert actions.reconcile(rt) == []
+    assert actions.apply_requested(rt) == []
 
 
 def test_refusals_say_why_and_who_and_are_recorded(rt: Runtime) -> None:
@@ -280,8 +280,8 @@ def test_the_last_two_approvers_racing_close_the_gate_once(rt: Runtime) -> None:
 # --------------------------------------------------------------------------- outside failures
 
 
-def test_registry_down_records_a_failed_action_and_reconcile_applies_it_once(
-    rt: Runtime, registry: FakeRegistry
+def test_registry_down_queues_the_action_and_the_ticker_applies_it_once(
+    rt: Runtime, registry: FakeRegistry, clock: ManualClock
 ) -> None:
     gate = high_gate(rt)
     registry.reachable = False
@@ -289,12 +289,40 @@ def test_registry_down_records_a_failed_action_and_reconcile_applies_it_once(
         decisions.decide(rt, gate.id, person="dana", decision="reject", channel="cli")
     assert rt.store.get_gate(gate.id).status == "rejected"
     assert registry.aliases[HIGH]["champion"] == "3"  # no alias moved
-    assert [a.status for a in rt.store.list_actions(HIGH)] == ["failed"]
+    [queued] = rt.store.list_actions(HIGH)
+    assert (queued.action, queued.status, queued.attempts) == ("rollback", "requested", 1)
+    assert queued.next_attempt_at is not None and queued.next_attempt_at > clock.now()
     registry.reachable = True
-    [applied] = actions.reconcile(rt)
-    assert (applied.action, applied.status) == ("rollback", "applied")
+    assert actions.apply_requested(rt) == []  # backing off: not due yet
+    clock.advance(timedelta(minutes=1))
+    [applied] = actions.apply_requested(rt)
+    assert (applied.id, applied.action, applied.status) == (queued.id, "rollback", "applied")
     assert registry.aliases[HIGH]["champion"] == "2"
-    assert actions.reconcile(rt) == []
+    clock.advance(timedelta(hours=1))
+    assert actions.apply_requested(rt) == []
+    assert len(rt.store.list_actions(HIGH)) == 1
+
+
+def test_registry_down_past_the_tier_limit_dead_letters_and_escalates(
+    rt: Runtime, registry: FakeRegistry, clock: ManualClock
+) -> None:
+    gate = high_gate(rt)
+    registry.reachable = False
+    with pytest.raises(UnreachableError):
+        decisions.decide(rt, gate.id, person="dana", decision="reject", channel="cli")
+    limit = rt.config.catalog.tiers["high"].gate.action_attempts
+    for _ in range(limit):
+        clock.advance(timedelta(hours=1))
+        actions.apply_requested(rt)
+    [dead] = rt.store.list_actions(HIGH)
+    assert (dead.status, dead.attempts) == ("dead", limit)
+    assert registry.aliases[HIGH]["champion"] == "3"
+    risk = rt.config.catalog.tiers["high"].risk_channel
+    [told] = [n for n in rt.store.list_notifications() if n.payload.get("kind") == "action_dead"]
+    assert told.recipient == risk and gate.id in told.payload["text"]
+    registry.reachable = True
+    clock.advance(timedelta(hours=1))
+    assert actions.apply_requested(rt) == []  # dead letters are not retried by themselves
 
 
 def test_rollback_without_an_approved_version_falls_back_to_suspend(
@@ -304,13 +332,12 @@ def test_rollback_without_an_approved_version_falls_back_to_suspend(
         registry.set_version_tags(HIGH, version, {"prodcontrol.approved": "false"})
     gate = high_gate(rt)
     decisions.decide(rt, gate.id, person="dana", decision="reject", channel="cli")
-    assert [(a.action, a.status) for a in rt.store.list_actions(HIGH)] == [
-        ("rollback", "failed"),
-        ("suspend", "applied"),
-    ]
+    [action] = rt.store.list_actions(HIGH)
+    assert (action.action, action.status) == ("suspend", "applied")
+    assert "no earlier version that passed its gate" in action.params["reason"]
     assert "champion" not in registry.aliases[HIGH]
     assert registry.versions[HIGH]["3"].ref.tags["prodcontrol.suspended"] == "true"
-    assert actions.reconcile(rt) == []
+    assert actions.apply_requested(rt) == []
 
 
 # --------------------------------------------------------------------------- by hand

@@ -122,11 +122,10 @@ def test_the_gate_decision_applies_one_action_and_settles_every_finding(
     rejected = decisions.decide(rt, gate2, person="dana", decision="reject", channel="cli")
     assert rejected.status == "rejected"
     actions = [a for a in rt.store.list_actions(MODEL) if a.gate_id == gate2]
-    # once, not once per finding: no earlier approved version, so the rollback falls back
-    assert sorted((a.action, a.status) for a in actions) == [
-        ("rollback", "failed"),
-        ("suspend", "applied"),
-    ]
+    # once, not once per finding: no earlier approved version, so the queued rollback is
+    # carried out as a suspend (its row says so, and why)
+    assert [(a.action, a.status) for a in actions] == [("suspend", "applied")]
+    assert "no earlier version" in actions[0].params["reason"]
     assert len(rt.store.list_escalations()) == 2
 
 

@@ -232,6 +232,9 @@ class GatePolicy(Strict):
     on_timeout: TimeoutAction = "accept"
     on_reject: Literal["rollback", "suspend"] = "rollback"
     separation_of_duties: bool = False
+    action_attempts: int = Field(
+        5, ge=1, description="tries of a decided action while MLflow is unreachable, then dead"
+    )
 
     @property
     def required_approvals(self) -> int:

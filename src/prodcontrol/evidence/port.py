@@ -16,6 +16,8 @@ from prodcontrol.errors import UsageError
 from prodcontrol.evidence.records import (
     Action,
     ActionIn,
+    ActionKind,
+    ActionStatus,
     Artifact,
     ArtifactIn,
     ControlRun,
@@ -34,6 +36,7 @@ from prodcontrol.evidence.records import (
     Gate,
     GateIn,
     GateStatus,
+    HeadSignature,
     Notification,
     NotificationIn,
     NotificationStatus,
@@ -64,6 +67,48 @@ class AttemptReport:
     status: NotificationStatus
     next_attempt_at: datetime | None = None
     provider_ref: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FirstStep:
+    """The first step of an escalation chain, with the messages it sends."""
+
+    escalation: EscalationIn
+    notifications: Sequence[NotificationIn]
+
+
+@dataclass(frozen=True)
+class RunClosed:
+    """What ``close_run`` wrote: the run, its verdicts and findings, its gate and its chain."""
+
+    run: ControlRun
+    verdicts: list[Verdict]
+    findings: list[Finding]
+    gate: Gate | None = None
+    joined: bool = False
+    escalation: Escalation | None = None
+
+
+class RunFollowUp(Protocol):
+    """What a run's findings set off, decided by the application inside ``close_run``'s
+    transaction, so the run, its gate and its chain's first step commit together or not at all.
+    """
+
+    def gate(
+        self, run: ControlRun, findings: Sequence[Finding], pending: Gate | None
+    ) -> Gate | GateIn | None:
+        """``pending`` (the version's pending finding gate) to join it, a new gate, or none."""
+        ...
+
+    def first_step(
+        self,
+        run: ControlRun,
+        verdicts: Sequence[Verdict],
+        findings: Sequence[Finding],
+        gate: Gate | None,
+    ) -> FirstStep | None:
+        """The chain to start for the run (after its gate exists), or none."""
+        ...
 
 
 @runtime_checkable
@@ -99,6 +144,22 @@ class EvidenceStore(Protocol):
         """Close a running run with everything it produced, all in one transaction."""
         ...
 
+    def close_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        verdicts: Sequence[VerdictIn],
+        artifacts: Sequence[ArtifactIn],
+        findings: Sequence[FindingIn],
+        *,
+        follow_up: RunFollowUp,
+    ) -> RunClosed:
+        """``finish_run``, then in the same transaction the run's one gate (new, or the model
+        version's pending finding gate joined) and its chain's first step, unless the gate has
+        one already. Unique keys refuse a second pending gate per version or chain per lead
+        finding (StoreConflict, everything rolled back)."""
+        ...
+
     def get_run(self, run_id: str) -> ControlRun: ...
 
     def list_runs(
@@ -119,8 +180,19 @@ class EvidenceStore(Protocol):
         self, model: str | None = None, status: FindingStatus | None = None
     ) -> list[Finding]: ...
 
-    def set_finding_status(self, finding_id: str, status: FindingStatus, reason: str) -> Finding:
-        """Re-open (expired waiver), resolve or close a finding."""
+    def set_finding_status(
+        self,
+        finding_id: str,
+        status: FindingStatus,
+        reason: str,
+        *,
+        expected: FindingStatus | None = None,
+    ) -> Finding:
+        """Re-open (expired waiver), resolve or close a finding.
+
+        With ``expected``, a conditional update: StoreConflict unless the finding still has
+        that status (an expiry cannot reopen what a decision just closed).
+        """
         ...
 
     # ------------------------------------------------------------------ gates
@@ -139,17 +211,23 @@ class EvidenceStore(Protocol):
         decision: DecisionIn,
         expected_version: int,
         new_status: Literal["approved", "rejected"] | None,
+        *,
+        action: ActionIn | None = None,
     ) -> Gate:
         """Compare-and-set: applies only if the gate is pending at ``expected_version``.
 
         Raises StoreConflict when someone else changed the gate first, DecisionRefused when the
-        gate is no longer pending or the person already decided on it.
+        gate is no longer pending or the person already decided on it. ``action`` (status
+        ``requested``) is queued in the same transaction: the decision and the action it asks
+        for commit together.
         """
         ...
 
     def decisions_for(self, gate_id: str) -> list[Decision]: ...
 
-    def expire_gate(self, gate_id: str, expected_version: int) -> Gate: ...
+    def expire_gate(
+        self, gate_id: str, expected_version: int, *, action: ActionIn | None = None
+    ) -> Gate: ...
 
     # ------------------------------------------------------------------ waivers and actions
 
@@ -166,6 +244,28 @@ class EvidenceStore(Protocol):
         ...
 
     def record_action(self, action: ActionIn) -> Action: ...
+
+    def claim_actions(
+        self, now: datetime, *, gate_id: str | None = None, lease_seconds: float = 300.0
+    ) -> list[Action]:
+        """Lease the requested actions due at ``now`` (status ``applying`` until the lease ends);
+        no two appliers get the same one. A lease that ran out is claimable again."""
+        ...
+
+    def settle_action(
+        self,
+        action_id: str,
+        status: ActionStatus,
+        result: dict[str, Any],
+        *,
+        model_version: str | None = None,
+        retry_at: datetime | None = None,
+        action: ActionKind | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Action:
+        """End an ``applying`` lease: ``applied``/``skipped``/``dead``/``failed``, or back to
+        ``requested`` at ``retry_at`` (one attempt more). StoreConflict if not leased."""
+        ...
 
     def list_actions(self, model: str | None = None) -> list[Action]: ...
 
@@ -259,6 +359,14 @@ class EvidenceStore(Protocol):
 
     def chain_head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the newest entry; ``(0, GENESIS)`` for an empty log."""
+        ...
+
+    def latest_event(self, kind: str) -> Event | None:
+        """The newest entry of ``kind`` (the last anchoring, say), or None."""
+        ...
+
+    def head_signatures(self, after_seq: int = 0) -> list[HeadSignature]:
+        """The signatures of committed heads after ``after_seq``, oldest first."""
         ...
 
     def verify(self) -> EvidenceReport:

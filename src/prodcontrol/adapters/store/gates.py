@@ -7,8 +7,8 @@ all answer the same gate at the same moment, and exactly one of two racing answe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import or_, select, update
 
@@ -27,6 +27,8 @@ from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
 from prodcontrol.evidence.records import (
     Action,
     ActionIn,
+    ActionKind,
+    ActionStatus,
     Decision,
     DecisionIn,
     Finding,
@@ -39,20 +41,24 @@ from prodcontrol.evidence.records import (
 )
 
 
+def insert_gate(
+    tx: WriteTx, gate: GateIn, notifications: Sequence[NotificationIn] = ()
+) -> Gate:
+    """Open a gate with its messages (a second pending finding gate for one model version is
+    refused by ``uq_pc_gates_pending_finding``: StoreConflict)."""
+    record = Gate(**gate.model_dump(), id=new_id(), status="pending", opened_at=tx.now, version=1)
+    tx.insert(GateRow, record, "gate", "opened", record.model)
+    for message in notifications:
+        add_notification(tx, message, record.model, gate_id=record.id, finding_id=record.finding_id)
+    return record
+
+
 class GatesMixin(StoreBase):
     """Gates, decisions, waivers and actions."""
 
     def open_gate(self, gate: GateIn, notifications: Sequence[NotificationIn] = ()) -> Gate:
         with self._write() as tx:
-            record = Gate(
-                **gate.model_dump(), id=new_id(), status="pending", opened_at=tx.now, version=1
-            )
-            tx.insert(GateRow, record, "gate", "opened", record.model)
-            for message in notifications:
-                add_notification(
-                    tx, message, record.model, gate_id=record.id, finding_id=record.finding_id
-                )
-            return record
+            return insert_gate(tx, gate, notifications)
 
     def get_gate(self, gate_id: str) -> Gate:
         return self._record(GateRow, Gate, "gate", gate_id)
@@ -71,6 +77,8 @@ class GatesMixin(StoreBase):
         decision: DecisionIn,
         expected_version: int,
         new_status: Literal["approved", "rejected"] | None,
+        *,
+        action: ActionIn | None = None,
     ) -> Gate:
         with self._write() as tx:
             already = tx.session.scalar(
@@ -89,13 +97,34 @@ class GatesMixin(StoreBase):
             )
             tx.insert(DecisionRow, record, "decision", "recorded", gate.model)
             tx.log_record(gate, "gate", new_status or "updated", gate.model)
+            if action is not None and new_status is not None:
+                self._request(tx, gate, action)
             return gate
 
-    def expire_gate(self, gate_id: str, expected_version: int) -> Gate:
+    def expire_gate(
+        self, gate_id: str, expected_version: int, *, action: ActionIn | None = None
+    ) -> Gate:
         with self._write() as tx:
             gate = self._compare_and_set(tx, gate_id, expected_version, "expired")
             tx.log_record(gate, "gate", "expired", gate.model)
+            if action is not None:
+                self._request(tx, gate, action)
             return gate
+
+    @staticmethod
+    def _request(tx: WriteTx, gate: Gate, action: ActionIn) -> Action:
+        if action.status != "requested" or action.gate_id not in (None, gate.id):
+            raise UsageError(
+                f"a gate queues its own action with status 'requested', not {action.status!r} "
+                f"for gate {action.gate_id}"
+            )
+        record = Action(
+            **action.model_dump() | {"gate_id": gate.id},
+            id=new_id(),
+            created_at=tx.now,
+            next_attempt_at=tx.now,
+        )
+        return tx.insert(ActionRow, record, "action", "requested", record.model)
 
     def _compare_and_set(
         self, tx: WriteTx, gate_id: str, expected_version: int, new_status: GateStatus | None
@@ -204,8 +233,69 @@ class GatesMixin(StoreBase):
 
     def record_action(self, action: ActionIn) -> Action:
         with self._write() as tx:
-            record = Action(**action.model_dump(), id=new_id(), created_at=tx.now)
+            due = tx.now if action.status == "requested" else None
+            record = Action(
+                **action.model_dump(), id=new_id(), created_at=tx.now, next_attempt_at=due
+            )
             return tx.insert(ActionRow, record, "action", action.status, record.model)
+
+    def claim_actions(
+        self, now: datetime, *, gate_id: str | None = None, lease_seconds: float = 300.0
+    ) -> list[Action]:
+        when = ensure_utc(now)
+        with self._write() as tx:
+            stmt = (
+                select(ActionRow)
+                .where(
+                    ActionRow.status.in_(("requested", "applying")),
+                    ActionRow.next_attempt_at <= when,
+                )
+                .order_by(ActionRow.created_at, ActionRow.id)
+            )
+            if gate_id is not None:
+                stmt = stmt.where(ActionRow.gate_id == gate_id)
+            claimed = []
+            for row in tx.session.scalars(stmt).all():
+                row.status = "applying"
+                row.next_attempt_at = tx.now + timedelta(seconds=lease_seconds)
+                tx.session.flush()
+                record = to_record(row, Action)
+                tx.log_record(record, "action", "applying", record.model)
+                claimed.append(record)
+            return claimed
+
+    def settle_action(
+        self,
+        action_id: str,
+        status: ActionStatus,
+        result: dict[str, Any],
+        *,
+        model_version: str | None = None,
+        retry_at: datetime | None = None,
+        action: ActionKind | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Action:
+        with self._write() as tx:
+            row = self._get(tx.session, ActionRow, "action", action_id)
+            if row.status != "applying":
+                raise StoreConflict(
+                    f"action {action_id} is {row.status}, not being applied; it was not "
+                    f"set {status} (another applier's lease ran out and it took over)"
+                )
+            row.attempts += 1
+            row.result = dict(result)
+            row.model_version = model_version or row.model_version
+            row.action = action or row.action
+            row.params = dict(params) if params is not None else row.params
+            if status == "requested":
+                row.status, row.next_attempt_at = "requested", ensure_utc(retry_at or tx.now)
+            else:
+                row.status, row.next_attempt_at = status, None
+                row.applied_at = tx.now if status == "applied" else None
+            tx.session.flush()
+            record = to_record(row, Action)
+            tx.log_record(record, "action", status, record.model)
+            return record
 
     def list_actions(self, model: str | None = None) -> list[Action]:
         stmt = select(ActionRow).order_by(ActionRow.created_at, ActionRow.id)

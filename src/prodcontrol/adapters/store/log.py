@@ -22,6 +22,7 @@ from prodcontrol.adapters.store.tables import (
     EventRow,
     FindingRow,
     GateRow,
+    HeadSignatureRow,
     NotificationRow,
     RunRow,
     VerdictRow,
@@ -51,6 +52,7 @@ from prodcontrol.evidence.records import (
     Waiver,
 )
 from prodcontrol.evidence.retention import PURGE_KIND, chain_start
+from prodcontrol.evidence.signing import HeadSignature, SigningKey
 
 # subject_type in the log -> (table, record) of the rows it describes
 SUBJECTS: dict[str, tuple[type[Base], type[BaseModel]]] = {
@@ -100,6 +102,41 @@ class LogMixin(StoreBase):
         with self._read() as session:
             return self._head(session)
 
+    def latest_event(self, kind: str) -> Event | None:
+        stmt = select(EventRow).where(EventRow.kind == kind).order_by(EventRow.seq.desc()).limit(1)
+        with self._read() as session:
+            row = session.scalars(stmt).first()
+            return event_from_row(row) if row is not None else None
+
+    def head_signatures(self, after_seq: int = 0) -> list[HeadSignature]:
+        with self._read() as session:
+            return self._signatures(session, after_seq)
+
+    @staticmethod
+    def _signatures(session: Session, after_seq: int = 0) -> list[HeadSignature]:
+        stmt = (
+            select(HeadSignatureRow)
+            .where(HeadSignatureRow.seq > after_seq)
+            .order_by(HeadSignatureRow.seq)
+        )
+        return [
+            HeadSignature(
+                seq=r.seq,
+                hash=r.hash,
+                key_id=r.key_id,
+                signature=r.signature,
+                from_seq=r.from_seq,
+            )
+            for r in session.scalars(stmt)
+        ]
+
+    def rotate_key(self, new: SigningKey) -> Event:
+        """Chain ``new`` as the successor of the configured key, endorsed by it; sign with it."""
+        with self._write() as tx:
+            event = tx.rotate(new)
+        self.signer = new
+        return event
+
     @staticmethod
     def _head(session: Session) -> tuple[int, str]:
         head = session.get_one(ChainHeadRow, HEAD_ID)
@@ -114,14 +151,18 @@ class LogMixin(StoreBase):
             head = self._head(session)
             start = self._chain_start(session)
             chain = verify_chain(self._stream_events(session), expected_head=head, start=start)
-            logged = latest_records(self._stream_events(session))
+            logged = _with_defaults(latest_records(self._stream_events(session)))
             rows = list(self._current_rows(session))
+            signatures = self._signatures(session)
         problems = compare_records(logged, rows, SUBJECTS)
         return EvidenceReport(
             ok=chain.ok and not problems,
             chain=chain,
             rows_checked=len(rows),
             mismatches=problems[:MAX_PROBLEMS],
+            start_seq=start[0],
+            recorded_head=head,
+            head_signatures=signatures,
         )
 
     def chain_start(self) -> tuple[int, str]:
@@ -153,3 +194,19 @@ class LogMixin(StoreBase):
             for row in session.scalars(stmt):
                 record = to_record(row, record_cls)
                 yield (subject_type, str(getattr(row, "id"))), record.model_dump(mode="json")  # noqa: B009
+
+
+def _with_defaults(logged: dict[RecordKey, dict[str, Any]]) -> dict[RecordKey, dict[str, Any]]:
+    """Records logged before a migration added a field with a default read with that default.
+
+    A row written before ``0003`` gets the new column's default; its logged record never named
+    the field, and still says the same thing.
+    """
+    for (subject_type, _), record in logged.items():
+        cls = SUBJECTS.get(subject_type, (None, None))[1]
+        if cls is None:
+            continue
+        for name, field in cls.model_fields.items():
+            if name not in record and not field.is_required():
+                record[name] = field.get_default(call_default_factory=True)
+    return logged

@@ -77,6 +77,25 @@ def add_notification(
     return tx.insert(NotificationRow, record, "notification", "enqueued", model)
 
 
+def insert_escalation(
+    tx: WriteTx, escalation: EscalationIn, notifications: Sequence[NotificationIn] = ()
+) -> Escalation:
+    """Start a chain with its first messages (a second chain for the same lead finding is
+    refused by ``uq_pc_escalations_finding_id``: StoreConflict)."""
+    record = Escalation(**escalation.model_dump(), id=new_id(), status="active", started_at=tx.now)
+    tx.insert(EscalationRow, record, "escalation", "started", record.model)
+    for message in notifications:
+        add_notification(
+            tx,
+            message,
+            record.model,
+            escalation_id=record.id,
+            gate_id=record.gate_id,
+            finding_id=record.finding_id,
+        )
+    return record
+
+
 def _finding_for(message: NotificationIn, findings: Mapping[str, str] | None) -> str | None:
     if message.control_id is None:
         return None
@@ -122,20 +141,7 @@ class OutboxMixin(StoreBase):
         self, escalation: EscalationIn, notifications: Sequence[NotificationIn] = ()
     ) -> Escalation:
         with self._write() as tx:
-            record = Escalation(
-                **escalation.model_dump(), id=new_id(), status="active", started_at=tx.now
-            )
-            tx.insert(EscalationRow, record, "escalation", "started", record.model)
-            for message in notifications:
-                add_notification(
-                    tx,
-                    message,
-                    record.model,
-                    escalation_id=record.id,
-                    gate_id=record.gate_id,
-                    finding_id=record.finding_id,
-                )
-            return record
+            return insert_escalation(tx, escalation, notifications)
 
     def advance_escalation(
         self,

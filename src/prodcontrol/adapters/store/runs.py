@@ -6,13 +6,22 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
 from prodcontrol.adapters.store.base import StoreBase
-from prodcontrol.adapters.store.outbox import add_notification, new_id
-from prodcontrol.adapters.store.tables import ArtifactRow, FindingRow, RunRow, VerdictRow
+from prodcontrol.adapters.store.gates import insert_gate
+from prodcontrol.adapters.store.outbox import add_notification, insert_escalation, new_id
+from prodcontrol.adapters.store.tables import (
+    ArtifactRow,
+    EscalationRow,
+    FindingRow,
+    GateRow,
+    RunRow,
+    VerdictRow,
+)
 from prodcontrol.adapters.store.transaction import WriteTx, to_record
 from prodcontrol.errors import StoreConflict, UsageError
+from prodcontrol.evidence.port import RunClosed, RunFollowUp
 from prodcontrol.evidence.records import (
     Artifact,
     ArtifactIn,
@@ -20,6 +29,7 @@ from prodcontrol.evidence.records import (
     Finding,
     FindingIn,
     FindingStatus,
+    Gate,
     NotificationIn,
     RunStatus,
     Verdict,
@@ -116,23 +126,118 @@ class RunsMixin(StoreBase):
             raise UsageError("finish_run needs a final status: succeeded, failed or error")
         check_run_outputs(verdicts, artifacts, findings)
         with self._write() as tx:
-            row = self._get(tx.session, RunRow, "run", run_id)
-            if row.status != "running":
-                raise StoreConflict(f"run {run_id} already finished with status {row.status}")
-            written = [self._write_verdict(tx, row, v) for v in verdicts]
-            by_control = {v.control_id: v for v in written}
-            for artifact in artifacts:
-                self._write_artifact(tx, row, artifact, by_control)
-            finding_ids = {
-                f.control_id: self._write_finding(tx, row, f, by_control).id for f in findings
-            }
+            run, _, written = self._finish(
+                tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
+            )
+            finding_ids = {f.control_id: f.id for f in written}
             for message in notifications:
-                add_notification(tx, message, row.model, finding_ids)
-            row.status, row.finished_at = status, tx.now
-            tx.session.flush()
-            run = to_record(row, ControlRun)
-            tx.log_record(run, "run", "finished", run.model)
-            return run
+                add_notification(tx, message, run.model, finding_ids)
+            return self._log_finished(tx, run)
+
+    def close_run(
+        self,
+        run_id: str,
+        status: RunStatus,
+        verdicts: Sequence[VerdictIn],
+        artifacts: Sequence[ArtifactIn],
+        findings: Sequence[FindingIn],
+        *,
+        follow_up: RunFollowUp,
+    ) -> RunClosed:
+        if status == "running":
+            raise UsageError("close_run needs a final status: succeeded, failed or error")
+        check_run_outputs(verdicts, artifacts, findings)
+        with self._write() as tx:
+            run, written_verdicts, written = self._finish(
+                tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
+            )
+            pending = self._pending_finding_gate(tx, run.model, run.model_version)
+            chosen = follow_up.gate(run, written, pending)
+            gate: Gate | None = None
+            joined = False
+            if isinstance(chosen, Gate):
+                gate, joined = self._join_gate(tx, chosen, written), True
+            elif chosen is not None:
+                gate = insert_gate(tx, chosen)
+            escalation = None
+            if gate is None or not self._has_chain(tx, gate):
+                step = follow_up.first_step(run, written_verdicts, written, gate)
+                if step is not None:
+                    escalation = insert_escalation(tx, step.escalation, step.notifications)
+            return RunClosed(
+                run=self._log_finished(tx, run),
+                verdicts=written_verdicts,
+                findings=written,
+                gate=gate,
+                joined=joined,
+                escalation=escalation,
+            )
+
+    def _finish(  # the run's row and outputs; the caller logs ``run.finished`` last
+        self,
+        tx: WriteTx,
+        run_id: str,
+        status: RunStatus,
+        *,
+        verdicts: Sequence[VerdictIn],
+        artifacts: Sequence[ArtifactIn],
+        findings: Sequence[FindingIn],
+    ) -> tuple[ControlRun, list[Verdict], list[Finding]]:
+        row = self._get(tx.session, RunRow, "run", run_id)
+        if row.status != "running":
+            raise StoreConflict(f"run {run_id} already finished with status {row.status}")
+        written = [self._write_verdict(tx, row, v) for v in verdicts]
+        by_control = {v.control_id: v for v in written}
+        for artifact in artifacts:
+            self._write_artifact(tx, row, artifact, by_control)
+        found = [self._write_finding(tx, row, f, by_control) for f in findings]
+        row.status, row.finished_at = status, tx.now
+        tx.session.flush()
+        return to_record(row, ControlRun), written, found
+
+    @staticmethod
+    def _log_finished(tx: WriteTx, run: ControlRun) -> ControlRun:
+        """The run's last event: everything it produced is logged before it."""
+        tx.log_record(run, "run", "finished", run.model)
+        return run
+
+    @staticmethod
+    def _pending_finding_gate(tx: WriteTx, model: str, model_version: str) -> Gate | None:
+        row = tx.session.scalar(
+            select(GateRow).where(
+                GateRow.model == model,
+                GateRow.model_version == model_version,
+                GateRow.kind == "finding",
+                GateRow.status == "pending",
+            )
+        )
+        return to_record(row, Gate) if row is not None else None
+
+    def _join_gate(self, tx: WriteTx, gate: Gate, findings: Sequence[Finding]) -> Gate:
+        """A later run of the version joins its pending gate: the gate now lists its findings."""
+        row = self._get(tx.session, GateRow, "gate", gate.id)
+        joining = [f for f in findings if f.blocking and f.status == "open"]
+        listed = [str(i) for i in row.context.get("findings") or [row.finding_id] if i]
+        new = [f for f in joining if f.id not in listed]
+        if not new:
+            return to_record(row, Gate)
+        controls = [str(c) for c in row.context.get("controls") or []]
+        row.context = row.context | {
+            "findings": listed + [f.id for f in new],
+            "controls": controls + [f.control_id for f in new if f.control_id not in controls],
+        }
+        tx.session.flush()
+        record = to_record(row, Gate)
+        tx.log_record(record, "gate", "joined", record.model, run_id=new[0].run_id)
+        return record
+
+    @staticmethod
+    def _has_chain(tx: WriteTx, gate: Gate) -> bool:
+        clauses = [EscalationRow.gate_id == gate.id]
+        if gate.finding_id is not None:
+            clauses.append(EscalationRow.finding_id == gate.finding_id)
+        found = tx.session.scalar(select(EscalationRow.id).where(or_(*clauses)).limit(1))
+        return found is not None
 
     @staticmethod
     def _write_verdict(tx: WriteTx, run: RunRow, verdict: VerdictIn) -> Verdict:
@@ -171,8 +276,27 @@ class RunsMixin(StoreBase):
         )
         return tx.insert(FindingRow, record, "finding", "opened", run.model)
 
-    def set_finding_status(self, finding_id: str, status: FindingStatus, reason: str) -> Finding:
+    def set_finding_status(
+        self,
+        finding_id: str,
+        status: FindingStatus,
+        reason: str,
+        *,
+        expected: FindingStatus | None = None,
+    ) -> Finding:
         with self._write() as tx:
+            if expected is not None:
+                changed = tx.session.execute(
+                    update(FindingRow)
+                    .where(FindingRow.id == finding_id, FindingRow.status == expected)
+                    .values(status=status)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(changed, "rowcount", 0) != 1:
+                    now = self._get(tx.session, FindingRow, "finding", finding_id).status
+                    raise StoreConflict(
+                        f"finding {finding_id} is {now}, not {expected}; it was not set {status}"
+                    )
             row = self._get(tx.session, FindingRow, "finding", finding_id)
             row.status = status
             row.closed_at = tx.now if status in CLOSED_FINDING else None

@@ -23,9 +23,11 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -140,8 +142,22 @@ class FindingRow(Base):
     closed_at: Mapped[datetime | None]
 
 
+PENDING_FINDING = "kind = 'finding' AND status = 'pending'"
+
+
 class GateRow(Base):
     __tablename__ = "pc_gates"
+    __table_args__ = (
+        # one pending finding gate per model version: a later run joins it (DESIGN §4)
+        Index(
+            "uq_pc_gates_pending_finding",
+            "model",
+            "model_version",
+            unique=True,
+            sqlite_where=text(PENDING_FINDING),
+            postgresql_where=text(PENDING_FINDING),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     finding_id: Mapped[str | None] = mapped_column(_fk("pc_findings.id"))
@@ -205,10 +221,13 @@ class ActionRow(Base):
     result: Mapped[dict[str, Any]]
     applied_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
 
 
 class EscalationRow(Base):
     __tablename__ = "pc_escalations"
+    __table_args__ = (Index("uq_pc_escalations_finding_id", "finding_id", unique=True),)
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     finding_id: Mapped[str | None] = mapped_column(_fk("pc_findings.id"))
@@ -237,7 +256,7 @@ class NotificationRow(Base):
     recipient: Mapped[str] = mapped_column(NAME)
     payload: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(SHORT)
-    attempts: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -261,7 +280,7 @@ class EventRow(Base):
     """The log. ``payload`` is the canonical JSON text that was hashed, stored byte for byte."""
 
     __tablename__ = "pc_events"
-    __table_args__ = (Index(None, "subject_type", "subject_id"),)
+    __table_args__ = (Index(None, "subject_type", "subject_id"), Index(None, "kind", "seq"))
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime]
@@ -272,6 +291,20 @@ class EventRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(HASH)
     hash: Mapped[str] = mapped_column(HASH, unique=True)
+    format: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+
+
+class HeadSignatureRow(Base):
+    """A signature over the head ``(seq, hash)`` a commit left, by the key in force then."""
+
+    __tablename__ = "pc_head_signatures"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(HASH)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    signed_at: Mapped[datetime]
 
 
 class ChainHeadRow(Base):
