@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from test_checks_runner import CATALOG, EXAMPLES, model_entry, write_inventory
 
 from prodcontrol.checks import run_checks
-from prodcontrol.evidence.integrity import verify_evidence
+from prodcontrol.evidence.integrity import artifact_problem, logged_artifacts
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 from prodcontrol.web.app import create_app
@@ -57,7 +57,10 @@ def test_a_high_tier_run_stores_one_report_under_2mb(seeded_mlflow: str, tmp_pat
     # every data control's verdict carries the report's numbers next to its own
     drift = next(v for v in rt.store.verdicts_for(result.run_id) if v.control_id == "dataset-drift")
     assert all("report_score" in c for c in drift.details["columns"].values())
-    assert verify_evidence(rt.store).ok
+    assert rt.store.verify().ok
+    logged = [a for a in logged_artifacts(rt.store.events()) if a.run_id == result.run_id]
+    assert sorted(a.name for a in logged) == sorted(a.name for a in files)
+    assert [artifact_problem(a) for a in logged] == [None, None]
 
 
 def test_a_rewritten_report_fails_verify_and_is_not_served(
@@ -84,8 +87,9 @@ def test_a_rewritten_report_fails_verify_and_is_not_served(
             headers={"Authorization": f"Bearer {TOKEN}"},
         )
     assert refused.status_code == 409
-    verified = verify_evidence(rt.store)
-    assert not verified.ok and any(report.name in p for p in verified.problems)
+    logged = next(a for a in logged_artifacts(rt.store.events()) if a.id == report.id)
+    problem = artifact_problem(logged)
+    assert problem is not None and "was changed" in problem
 
 
 def test_only_declared_columns_are_read_from_parquet(seeded_mlflow: str, tmp_path: Path) -> None:
