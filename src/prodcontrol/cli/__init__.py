@@ -20,6 +20,7 @@ from prodcontrol.cli import (
     serve_cmd,
     token_cmds,
     usecase_cmds,
+    webhook_cmds,
 )
 from prodcontrol.cli.app import app, run
 
@@ -38,6 +39,7 @@ action_cmds.register(app)
 flow_cmds.register(app)
 token_cmds.register(app)
 init_cmd.register(app)
+webhook_cmds.register(app)
 
 
 def main() -> None:

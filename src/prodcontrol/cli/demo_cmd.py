@@ -163,7 +163,7 @@ def _step_history(rt: Runtime, days: int) -> None:
 
 
 def _step_flows(rt: Runtime) -> dict[str, Any]:
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
     from prodcontrol.orchestration.runtimes import register
 
     console.rule("[bold]3. Run each model's tier control flow on Prefect (ephemeral API)")
@@ -171,7 +171,7 @@ def _step_flows(rt: Runtime) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for entry in rt.config.controlled_models(None):
         with console.status(f"controls for {entry.name} ({entry.tier} tier)…"):
-            result = control_flow(entry.name, runtime=ref, wait_for_gates=False)
+            result = run_control(entry.name, runtime=ref, wait_for_gates=False)
         results[entry.name] = result
         _print_verdicts(rt, result)
     return results
