@@ -101,6 +101,9 @@ def finding(rt: Runtime, model: str, version: str, verdict: str = "fail") -> Fin
     return next((f for f in rt.store.list_findings(model=model) if f.run_id == run_.id), None)  # type: ignore[return-value]
 
 
+APPROVE = ("gates", "approve")
+
+
 def ok(*args: str) -> str:
     result = CliRunner().invoke(app, _as_token_holder(args))
     assert result.exit_code == 0, result.output
@@ -128,11 +131,16 @@ def test_gates_list_show_approve_reject(
     assert max(len(line) for line in listed.splitlines()) <= 80
     assert gate.id in ok("gates", "list", "--model", HIGH, "--wide")
 
-    assert "separation of duties" in refused(capsys, "gates", "approve", gate.id, "--as", "chen")
+    assert "separation of duties" in refused(
+        capsys, *APPROVE, gate.id, "--as", "chen", "--reason", "ok"
+    )
+    assert "give --reason" in refused(capsys, *APPROVE, gate.id, "--reason", " ")
     out = ok("gates", "approve", gate.id[:8], "--as", "gustav", "--reason", "seasonal")
     assert "stays pending" in out and "Could still approve: dana" in out
-    assert "already decided" in refused(capsys, "gates", "approve", gate.id, "--as", "gustav")
-    err = refused(capsys, "gates", "approve", gate.id, "--as", "amara")
+    assert "already decided" in refused(
+        capsys, *APPROVE, gate.id, "--as", "gustav", "--reason", "ok"
+    )
+    err = refused(capsys, *APPROVE, gate.id, "--as", "amara", "--reason", "ok")
     assert "does not hold" in err and "could decide: dana" in err
 
     shown = json.loads(ok("gates", "show", gate.id[:6], "--json"))
@@ -143,7 +151,9 @@ def test_gates_list_show_approve_reject(
     out = ok("gates", "reject", gate.id, "--as", "dana", "--reason", "drift is real")
     assert "rejected" in out and "rollback applied" in out
     assert registry.aliases[HIGH]["champion"] == "2"
-    assert "already rejected" in refused(capsys, "gates", "approve", gate.id, "--as", "chen")
+    assert "already rejected" in refused(
+        capsys, *APPROVE, gate.id, "--as", "chen", "--reason", "ok"
+    )
     [closed] = json.loads(ok("gates", "list", "--status", "all", "--json"))
     assert closed["status"] == "rejected"
     assert refused(capsys, "gates", "list", "--status", "nope")
@@ -228,7 +238,7 @@ def test_promote_and_retire_through_gates(
         ok("promote", MEDIUM, "3", "--to", "pilot", "--as", "emeka", "--reason", "new", "--json")
     )
     assert opened["kind"] == "promotion" and opened["could_approve"] == ["dana"]
-    assert "separation" not in ok("gates", "approve", opened["gate"], "--as", "dana")
+    assert "separation" not in ok(*APPROVE, opened["gate"], "--as", "dana", "--reason", "ok")
     assert registry.aliases[MEDIUM]["champion"] == "3"
 
     gate = json.loads(ok("retire", MEDIUM, "--as", "emeka", "--reason", "replaced", "--json"))

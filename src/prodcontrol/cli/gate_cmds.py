@@ -138,6 +138,10 @@ def _decide(
 ) -> None:
     from prodcontrol import decisions
 
+    if not reason.strip():
+        raise UsageError(
+            f'gates {value}: give --reason "..." (why you {value}; it is kept as evidence)'
+        )
     rt = runtime(catalog, inventory)
     gate_id = ids.gate_id(rt, gate_id)
     actor = acting(
@@ -179,7 +183,7 @@ def _decide(
 def approve(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     gate_id: GateArg,
     person: AsOpt = None,
-    reason: Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept as evidence (required).")] = "",
     break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
