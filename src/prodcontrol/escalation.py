@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prodcontrol import finding_groups as groups
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
 from prodcontrol.email_fallback import queue_email_fallback
@@ -538,6 +539,7 @@ def tick(rt: Runtime) -> TickResult:
             )
         _count_breaches(rt, escalation, gate, now, result)
     result.emailed = queue_email_fallback(rt, now)
+    anchor_if_due(rt)
     return result
 
 

@@ -47,7 +47,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
     catalog = small_catalog(tmp_path / "catalog")
     inventory = tmp_path / "inventory"
-    fleet_inventory(inventory, {"medium": 1, "high": 1})
+    fleet_inventory(inventory, {"medium": 2, "high": 1})
     state = tmp_path / "state"
     state.mkdir()
     clock = TickingClock()
@@ -67,10 +67,10 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def start_waiting(world: dict[str, Any], model: str) -> tuple[Future[Any], str]:
     """Start the model's control flow in the background; return it once paused on its gate."""
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
 
     rt: Runtime = world["rt"]
-    running = world["pool"].submit(control_flow, model=model, runtime=world["ref"])
+    running = world["pool"].submit(run_control, model=model, runtime=world["ref"])
 
     def paused_gate() -> Any:
         if running.done():
@@ -184,7 +184,8 @@ def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, A
     def idle() -> None:
         return None
 
-    findings = [record_finding(rt, "medium-model-0", "2") for _ in range(2)]
+    # two models: a second run of the same version would join the first one's pending gate
+    findings = [record_finding(rt, model, "2") for model in ("medium-model-0", "medium-model-1")]
     with get_client(sync_client=True) as client:
         runs = [client.create_flow_run(idle) for _ in range(2)]
         gates = [
