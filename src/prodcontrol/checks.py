@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from prodcontrol import finding_groups as groups
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import (
     VERDICT_ORDER,
     Control,
@@ -538,7 +539,9 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
     result = result_of(rt, run.id)
     if gate_id is not None and result.gate_id is None:
         result = result.model_copy(update={"gate_id": gate_id})
-    return _write_back(rt, ctx, result, outcomes, run)
+    result = _write_back(rt, ctx, result, outcomes, run)
+    anchor_if_due(rt)
+    return result
 
 
 def _record(

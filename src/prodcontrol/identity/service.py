@@ -12,6 +12,7 @@ voter.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import logging
 import socket
 import threading
@@ -64,7 +65,7 @@ class _VerifiedCache:
         self._lock = threading.Lock()
 
     def check(self, token: PersonalToken, secret: str) -> bool:
-        key = (token.id, token.hash, secret)
+        key = (token.id, token.hash, hashlib.sha256(secret.encode()).hexdigest())
         with self._lock:
             if key in self._ok:
                 return True
