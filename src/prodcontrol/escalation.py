@@ -407,6 +407,7 @@ class _Chain:
             fail=verdict.fail if verdict else None,
             direction=verdict.direction if verdict else "higher_is_worse",
             unit=control.thresholds.unit if control else "",
+            reason=verdict.reason if verdict else "",
             finding_id=finding.id,
         )
 

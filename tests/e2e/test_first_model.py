@@ -261,3 +261,19 @@ def test_init_with_a_mistyped_model_or_tier(
     assert "(did you mean 'biopsy-classifier'?)" in " ".join(capsys.readouterr().err.split())
     assert run(["init", "--from-mlflow", "biopsy-classifier", "--tier", "High"]) == 2
     assert "unknown tier 'High' (did you mean 'high'?)" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_data_file_gone_at_run_time_is_an_error_not_an_outage(
+    first_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not found is not unreachable: exit 1 (a control could not run), never 3, so no flow
+    retries it as an outage; the reason says which path and what to check."""
+    (first_model / "inventory" / "data" / "current.parquet").rename(
+        first_model / "inventory" / "data" / "current-old.parquet"
+    )
+    code = run(["check", "biopsy-classifier", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1 == result["exit_code"] and result["unreachable"] is False
+    drift = {v["control"]: v for v in result["verdicts"]}["dataset-drift"]
+    assert drift["verdict"] == "error" and "no such file" in drift["reason"]
+    assert "data path 'data/current.parquet' in models.yaml" in drift["reason"]
