@@ -50,7 +50,7 @@ from prodcontrol.catalog.schema import (
 )
 from prodcontrol.catalog.types import VerdictValue
 from prodcontrol.engine import measures
-from prodcontrol.engine.findings import WaiverView, plan_findings
+from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.value import measure_value
 from prodcontrol.engine.verdicts import Decided, decide, worst
 from prodcontrol.errors import (
@@ -488,11 +488,10 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
     outcomes = _complete(ctx, controls, outcomes)
     decided = [_decide(controls[o.control_id], o) for o in outcomes]
     now = rt.clock.now()
-    waivers = [
-        WaiverView(control_id=w.control_id, expires_at=w.expires_at, revoked=False)
-        for w in rt.store.list_waivers(model=ctx.model, active_at=now)
-    ]
-    plans = plan_findings(decided, controls, tier, waivers, now)
+    from prodcontrol.waivers import views  # a waiver's scope is its finding's version/verdict
+
+    waivers = views(rt, ctx.model, active_at=now)
+    plans = plan_findings(decided, controls, tier, waivers, now, model_version=ctx.version_label)
     verdicts = [VerdictIn(kind=controls[d.control_id].kind, **d.model_dump()) for d in decided]
     artifacts = [
         ArtifactIn.from_file(

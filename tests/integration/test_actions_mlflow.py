@@ -79,7 +79,9 @@ def tags_of(rt: Runtime, model: str, version: str) -> dict[str, str]:
 def test_reject_rolls_back_in_mlflow_once(world: tuple[Runtime, str, str]) -> None:
     rt, high, _ = world
     gate = decisions.open_finding_gate(rt, record_finding(rt, high, "3"), "high")
-    decisions.decide(rt, gate.id, person="gustav", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+    )
     closed = decisions.decide(
         rt, gate.id, person="dana", decision="reject", channel="slack", reason="drift is real"
     )
@@ -134,7 +136,9 @@ def test_promotion_gate_moves_the_alias(world: tuple[Runtime, str, str]) -> None
     gate = lifecycle.request_promotion(
         rt, medium, "3", "production", requested_by="emeka", reason="retrained"
     )
-    decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
     assert serving(rt, medium) == "3"
     tags = tags_of(rt, medium, "3")
     assert (tags["prodcontrol.approved"], tags["prodcontrol.stage"]) == ("true", "production")
@@ -144,7 +148,9 @@ def test_promotion_gate_moves_the_alias(world: tuple[Runtime, str, str]) -> None
 def test_retire_removes_every_alias(world: tuple[Runtime, str, str]) -> None:
     rt, _, medium = world
     gate = lifecycle.request_retirement(rt, medium, requested_by="emeka", reason="replaced")
-    decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
     versions = rt.registry.list_versions(medium)
     assert all(not v.aliases for v in versions)
     assert {v.tags["prodcontrol.retired"] for v in versions} == {"true"}

@@ -295,6 +295,7 @@ def _step_gate(rt: Runtime, results: dict[str, Any]) -> None:
             decision="approve",
             channel="slack",
             credential=f"slack:{rt.config.inventory.people[requester].slack_id}",
+            reason="the drift looks seasonal to me",
         )
     except DecisionRefused as exc:
         console.print(f"[red]refused[/] {requester}: {exc}")

@@ -134,7 +134,7 @@ def _apply_form_answer(rt: Runtime, gate: Gate, answer: GateInput | None) -> Non
             person=answer.person,
             decision=answer.decision,
             channel="web",
-            reason=answer.reason or "decided in the Prefect UI",
+            reason=answer.reason,  # blank: refused and logged, like any channel
         )
     except (DecisionRefused, StoreConflict) as exc:
         log.warning("decision from the Prefect UI on gate %s refused: %s", gate.id, exc)
