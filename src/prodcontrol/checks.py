@@ -45,6 +45,7 @@ from prodcontrol.catalog.schema import (
     OwnershipControl,
     PerformanceControl,
     ReviewDueControl,
+    ServingApprovalControl,
     TierPolicy,
     ValueControl,
 )
@@ -80,6 +81,7 @@ from prodcontrol.ports import (
 )
 from prodcontrol.run_outcome import RunOutcome
 from prodcontrol.runtime import Runtime
+from prodcontrol.serving_approval import approval_of
 
 log = logging.getLogger(__name__)
 
@@ -288,12 +290,33 @@ def _measure(rt: Runtime, ctx: RunContext, entry: ModelEntry, control: Control) 
         return _performance(rt, ctx, entry, control)
     if isinstance(control, FreshnessControl):
         return _freshness(rt, ctx, entry, control)
-    if isinstance(control, OwnershipControl):
-        missing = measures.missing_owners(entry, list(control.params.roles))
-        return _value(control, float(len(missing)), missing_roles=missing)
+    if isinstance(control, OwnershipControl | ServingApprovalControl):
+        return _governance(rt, ctx, entry, control)
     if isinstance(control, ValueControl):
         return _value_capture(rt, entry, control)
     return _review_due(rt, entry, control)
+
+
+def _governance(
+    rt: Runtime,
+    ctx: RunContext,
+    entry: ModelEntry,
+    control: OwnershipControl | ServingApprovalControl,
+) -> ControlOutcome:
+    """Ownership before deployment, and deployment only through the gates."""
+    if isinstance(control, OwnershipControl):
+        missing = measures.missing_owners(entry, list(control.params.roles))
+        return _value(control, float(len(missing)), missing_roles=missing)
+    return _serving_approval(rt, ctx, control)
+
+
+def _serving_approval(
+    rt: Runtime, ctx: RunContext, control: ServingApprovalControl
+) -> ControlOutcome:
+    approval = approval_of(rt.store, ctx.model, _serving(ctx))
+    return _value(
+        control, approval.value, serving_version=approval.version, approved_by=approval.by
+    )
 
 
 def _value_capture(rt: Runtime, entry: ModelEntry, control: ValueControl) -> ControlOutcome:
