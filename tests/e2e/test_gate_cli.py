@@ -222,7 +222,13 @@ def test_promote_and_retire_through_gates(
         ok("promote", MEDIUM, "3", "--to", "pilot", "--as", "emeka", "--reason", "new", "--json")
     )
     assert opened["kind"] == "promotion" and opened["could_approve"] == ["dana"]
-    assert "separation" not in ok("gates", "approve", opened["gate"], "--as", "dana")
+    # a newcomer forgets --reason: refused (exit 2), recorded, and nothing moves
+    err = refused(capsys, "gates", "approve", opened["gate"], "--as", "dana")
+    assert "needs a reason" in err and "--reason" in err
+    assert registry.aliases[MEDIUM]["champion"] == "2"
+    assert "separation" not in ok(
+        "gates", "approve", opened["gate"], "--as", "dana", "--reason", "validated on pilot data"
+    )
     assert registry.aliases[MEDIUM]["champion"] == "3"
 
     gate = json.loads(ok("retire", MEDIUM, "--as", "emeka", "--reason", "replaced", "--json"))
