@@ -159,7 +159,8 @@ def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, A
     def idle() -> None:
         return None
 
-    findings = [record_finding(rt, "medium-model-0", "2") for _ in range(2)]
+    # two versions: one version has one pending gate, which a second run would join
+    findings = [record_finding(rt, "medium-model-0", version) for version in ("1", "2")]
     with get_client(sync_client=True) as client:
         runs = [client.create_flow_run(idle) for _ in range(2)]
         gates = [
