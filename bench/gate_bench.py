@@ -139,7 +139,7 @@ def _wait_paused(rt: Any, model: str, running: Future[Any]) -> Any:
 def measure(rt: Any, ref: Any, models: list[str], way: str) -> list[dict[str, float]]:
     from prodcontrol import decisions
     from prodcontrol.orchestration import gate_wait
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
 
     if way == "hook":
         gate_wait.install_resume_listener()
@@ -149,7 +149,7 @@ def measure(rt: Any, ref: Any, models: list[str], way: str) -> list[dict[str, fl
     with ThreadPoolExecutor(max_workers=BATCH) as pool:
         for start in range(0, len(models), BATCH):
             batch = models[start : start + BATCH]
-            running = {m: pool.submit(control_flow, model=m, runtime=ref) for m in batch}
+            running = {m: pool.submit(run_control, model=m, runtime=ref) for m in batch}
             gates = {m: _wait_paused(rt, m, running[m]) for m in batch}
             for model in batch:
                 gate = gates[model]

@@ -18,6 +18,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from prodcontrol.prefect_server import PREFECT as PREFECT_CLI
+from prodcontrol.prefect_server import PrefectServer
 from prodcontrol.slack_server import LocalSlackServer
 
 PG_HOST, PG_PORT, PG_DB, PG_USER = "127.0.0.1", 5432, "test", "postgres"
@@ -207,7 +209,13 @@ class MlflowServer:
             "1",
         ]
         # the job runner (huey consumers) is not needed and costs seconds at start-up
-        env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = os.environ | {
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            # registry webhooks to a loopback `prodcontrol serve` (DESIGN §8), seen at once
+            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+            "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+            "MLFLOW_WEBHOOK_CACHE_TTL": "1",
+        }
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
@@ -313,3 +321,36 @@ def seeded_mlflow(mlflow_server: MlflowServer, _mlflow_examples: None) -> str:
     if not mlflow_server.running:
         mlflow_server.start()
     return mlflow_server.uri
+
+
+# ------------------------------------------------------------------------- real Prefect (issue 13)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectServer]:
+    """One real ``prefect server start`` (own PREFECT_HOME, SQLite, loopback) per session.
+
+    Missing or not starting: skipped, unless ``PRODCONTROL_REQUIRE_PREFECT_SERVER=1`` makes it a
+    failure (CI sets it).
+    """
+    server = PrefectServer(tmp_path_factory.mktemp("prefect-server"))
+    problem = None
+    if not PREFECT_CLI.is_file():
+        problem = f"{PREFECT_CLI} is not installed (pip install -e '.[prefect]')"
+    else:
+        try:
+            server.start()
+        except RuntimeError as exc:
+            problem = str(exc)
+    if problem is not None:
+        if os.environ.get("PRODCONTROL_REQUIRE_PREFECT_SERVER") == "1":
+            pytest.fail(
+                f"a real Prefect server is required (PRODCONTROL_REQUIRE_PREFECT_SERVER=1): "
+                f"{problem}",
+                pytrace=False,
+            )
+        pytest.skip(f"{problem}; set PRODCONTROL_REQUIRE_PREFECT_SERVER=1 to make this a failure")
+    try:
+        yield server
+    finally:
+        server.stop()

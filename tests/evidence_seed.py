@@ -34,6 +34,7 @@ from prodcontrol.evidence import (
     WaiverIn,
 )
 from prodcontrol.evidence.port import EvidenceStore
+from prodcontrol.evidence.signing import SigningKey
 from prodcontrol.testing import ManualClock
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -243,12 +244,13 @@ def use_settings(
 
 
 def seeded_store(
-    database_url: str, state: Path, days: int = DAYS
+    database_url: str, state: Path, days: int = DAYS, signer: SigningKey | None = None
 ) -> tuple[SqlEvidenceStore, Config, ManualClock, Seeded]:
-    """A migrated store at ``database_url`` filled by :func:`seed` (artifacts under ``state``)."""
+    """A migrated store at ``database_url`` filled by :func:`seed` (artifacts under ``state``),
+    signed by ``signer`` when one is given."""
     upgrade(database_url)
     clock = ManualClock()
-    store = SqlEvidenceStore(database_url, clock=clock)
+    store = SqlEvidenceStore(database_url, clock=clock, signer=signer)
     config = load_config(default_catalog_dir(), EXAMPLES)
     return store, config, clock, seed(store, config, clock, state / "artifacts", days=days)
 

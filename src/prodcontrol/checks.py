@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from prodcontrol import finding_groups as groups
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import (
     VERDICT_ORDER,
     Control,
@@ -212,17 +213,24 @@ def open_run(
     trigger: str,
     idempotency_key: str | None = None,
     flow_run_id: str | None = None,
+    version: str | None = None,
 ) -> RunContext:
-    """Resolve the serving version and start the run; an unknown model is a UsageError."""
+    """Resolve the serving version (or ``version``, a candidate) and start the run; an unknown
+    model is a UsageError."""
     entry = rt.config.model(model)
     tier = rt.config.tier(entry)
-    version, problem, unreachable = _resolve(rt, entry)
+    resolved, problem, unreachable = (
+        _resolve(rt, entry) if version is None else _resolve_version(rt, entry, version)
+    )
+    version_ref = resolved
     sample = tier.sampling.model_dump() | {"serving_alias": entry.serving_alias}
+    if version is not None:
+        sample["candidate_version"] = version  # not (yet) the serving one
     if problem:
         sample["resolve_error"] = problem
     run = rt.store.start_run(
         entry.name,
-        version.version if version else UNRESOLVED,
+        version_ref.version if version_ref else UNRESOLVED,
         entry.tier,
         trigger,
         idempotency_key=idempotency_key,
@@ -234,12 +242,26 @@ def open_run(
         model=entry.name,
         tier=entry.tier,
         trigger=trigger,
-        version=version,
+        version=version_ref,
         resolve_error=problem,
         resolve_unreachable=unreachable,
         control_ids=[c.id for c in rt.config.controls_for(entry)],
         out_dir=str(rt.settings.artifact_dir / run.id),
     )
+
+
+def _resolve_version(
+    rt: Runtime, entry: ModelEntry, version: str
+) -> tuple[ModelVersionRef | None, str | None, bool]:
+    try:
+        found = [v for v in rt.metrics.list_versions(entry.name) if v.version == version]
+    except UnreachableError as exc:
+        return None, str(exc), True
+    except ProdControlError as exc:
+        return None, f"version {version} of {entry.name} cannot be read: {exc}", False
+    if not found:
+        return None, f"{entry.name} has no version {version} in the registry", False
+    return found[0], None, False
 
 
 def _resolve(rt: Runtime, entry: ModelEntry) -> tuple[ModelVersionRef | None, str | None, bool]:
@@ -539,7 +561,9 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
     result = result_of(rt, run.id)
     if gate_id is not None and result.gate_id is None:
         result = result.model_copy(update={"gate_id": gate_id})
-    return _write_back(rt, ctx, result, outcomes, run)
+    result = _write_back(rt, ctx, result, outcomes, run)
+    anchor_if_due(rt)
+    return result
 
 
 def _record(
@@ -756,13 +780,14 @@ def run_checks(
     *,
     trigger: str = "cli",
     progress: Callable[[str], None] | None = None,
+    version: str | None = None,
 ) -> CheckResult:
     """Open a run, measure every control of the model's tier, close it.
 
     ``progress`` is called once after opening, once per control and once after closing.
     """
     report = progress or (lambda _message: None)
-    ctx = open_run(rt, model, trigger=trigger)
+    ctx = open_run(rt, model, trigger=trigger, version=version)
     report(f"{ctx.model} version {ctx.version_label}")
     if ctx.already_finished:
         return result_of(rt, ctx.run_id)

@@ -335,9 +335,7 @@ def open_finding_gate(
         pending = [g for g in existing if g.status == "pending"]
         return (pending or existing)[0]
     policy = rt.config.catalog.tiers[tier] if isinstance(tier, str) else tier
-    spec = finding_gate_spec(
-        rt, group, policy, flow_run_id=flow_run_id, requested_by=requested_by
-    )
+    spec = finding_gate_spec(rt, group, policy, flow_run_id=flow_run_id, requested_by=requested_by)
     try:
         return rt.store.open_gate(spec, notifications)
     except StoreConflict:

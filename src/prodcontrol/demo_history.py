@@ -111,7 +111,6 @@ def simulate(
     """
     from prodcontrol import escalation
     from prodcontrol.checks import run_checks
-    from prodcontrol.orchestration.flows import open_gates
 
     say = progress or (lambda _message: None)
     report = HistoryReport(days=days)
@@ -122,7 +121,6 @@ def simulate(
         clock.set(morning)
         for model in models:
             result = run_checks(rt, model, trigger="schedule")
-            open_gates(rt, model, result.run_id, None)  # as the tier's scheduled flow does
             report.runs += 1
             report.findings += len(result.findings)
         for hours in _tick_hours(day):

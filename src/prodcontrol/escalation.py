@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prodcontrol import finding_groups as groups
+from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
 from prodcontrol.email_fallback import queue_email_fallback
@@ -406,6 +407,7 @@ class _Chain:
             fail=verdict.fail if verdict else None,
             direction=verdict.direction if verdict else "higher_is_worse",
             unit=control.thresholds.unit if control else "",
+            reason=verdict.reason if verdict else "",
             finding_id=finding.id,
         )
 
@@ -538,6 +540,7 @@ def tick(rt: Runtime) -> TickResult:
             )
         _count_breaches(rt, escalation, gate, now, result)
     result.emailed = queue_email_fallback(rt, now)
+    anchor_if_due(rt)
     return result
 
 

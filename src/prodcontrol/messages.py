@@ -46,6 +46,7 @@ class ControlFacts(BaseModel):
     fail: float | None = None
     direction: str = "higher_is_worse"
     unit: str = ""
+    reason: str = ""
     finding_id: str | None = None
 
 
@@ -111,6 +112,9 @@ def control_lines(facts: MessageFacts, limit: int = MAX_CONTROL_LINES) -> list[s
 
 
 def numbers_line(facts: MessageFacts | ControlFacts) -> str:
+    """The numbers against the thresholds; for a control that could not be measured, why."""
+    if facts.value is None and facts.reason:
+        return f"could not be measured: {_clip(facts.reason)}"
     worse = "above" if facts.direction == "higher_is_worse" else "below"
     limits = [
         f"{name} {worse} {_number(v, facts.unit)}"
@@ -119,6 +123,11 @@ def numbers_line(facts: MessageFacts | ControlFacts) -> str:
     ]
     measured = _number(facts.value, facts.unit)
     return f"measured {measured}; thresholds: {', '.join(limits) or 'none'}"
+
+
+def _clip(text: str, limit: int = 300) -> str:
+    """A reason short enough for a Slack field (the evidence has it whole)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def escalation_message(

@@ -21,6 +21,8 @@ from prodcontrol.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prodcontrol.adapters.smtp import SmtpNotifier
+    from prodcontrol.evidence.integrity import VerifyPolicy
+    from prodcontrol.evidence.signing import SigningKey, VerifyKey
 
 
 class Runtime:
@@ -68,7 +70,36 @@ class Runtime:
         self.settings.state_path.mkdir(parents=True, exist_ok=True)
         url = self.settings.resolved_database_url
         ensure_schema(url)
-        return SqlEvidenceStore(url, clock=self.clock)
+        return SqlEvidenceStore(url, clock=self.clock, signer=self.signing_key)
+
+    def verify_policy(self) -> VerifyPolicy:
+        """What ``evidence verify`` holds the store to: now, the anchor age, the retention."""
+        from datetime import timedelta
+
+        from prodcontrol.evidence.integrity import VerifyPolicy
+
+        return VerifyPolicy(
+            now=self.clock.now(),
+            anchor_max_age=timedelta(seconds=self.settings.evidence_anchor_max_age_s),
+            retention_days=self.settings.retention_days,
+        )
+
+    @cached_property
+    def signing_key(self) -> SigningKey | None:
+        """The evidence signing key, when ``evidence_signing_key`` is set."""
+        from prodcontrol.evidence.signing import SigningKey
+
+        value = self.settings.evidence_signing_key
+        return SigningKey.from_setting(value) if value else None
+
+    def trusted_keys(self) -> list[VerifyKey]:
+        """The public keys verify trusts: the signing key's, and ``evidence_public_key``."""
+        from prodcontrol.evidence.signing import VerifyKey
+
+        keys = [self.signing_key.verify_key] if self.signing_key is not None else []
+        if self.settings.evidence_public_key is not None:
+            keys.append(VerifyKey.load(self.settings.evidence_public_key.expanduser()))
+        return keys
 
     @cached_property
     def identity(self) -> IdentityStore:

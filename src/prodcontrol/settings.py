@@ -79,6 +79,21 @@ class Settings(BaseSettings):
         None, description="HMAC secret MLflow signs its registry webhooks with"
     )
     retention_days: int = Field(183, ge=1, description="minimum evidence retention (EU AI Act 19)")
+    evidence_signing_key: str | None = Field(
+        None, description="Ed25519 key signing the chain: a PEM file path (or the PEM, env only)"
+    )
+    evidence_public_key: Path | None = Field(
+        None, description="public key that verify trusts (a regulator's machine has only this)"
+    )
+    evidence_anchor_file: Path | None = Field(
+        None, description="JSON-lines anchor file, on storage the database operator cannot write"
+    )
+    evidence_anchor_interval_s: int = Field(
+        3600, ge=0, description="at most one automatic anchor per this many seconds (0: every run)"
+    )
+    evidence_anchor_max_age_s: int = Field(
+        86400, ge=60, description="verify fails when entries stay unanchored longer than this"
+    )
 
     @field_validator("web_trusted_proxies", mode="before")
     @classmethod
@@ -171,6 +186,16 @@ def _secrets_in_file(path: Path) -> list[Problem]:
         )
         for key in SECRET_FIELDS
         if key in data
+    ] + [
+        Problem(
+            str(path),
+            _line_of(path, "evidence_signing_key"),
+            "evidence_signing_key",
+            "a private key in a file under version control is no secret: name the key's file "
+            "here instead, or put the PEM in PRODCONTROL_EVIDENCE_SIGNING_KEY",
+        )
+        for value in [data.get("evidence_signing_key")]
+        if isinstance(value, str) and "-----BEGIN" in value
     ]
 
 

@@ -55,10 +55,15 @@ def test_check_table_and_unknown_model(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("PRODCONTROL_MLFLOW_TRACKING_URI", seeded_mlflow)
-    assert run(["check", "churn-classifier"]) == 0
+    assert run(["check", "churn-classifier", "--wide"]) == 0
     out = capsys.readouterr().out
-    for word in ("control", "verdict", "threshold", "artifact", "dataset-drift", "pass"):
+    for word in ("control", "verdict", "threshold", "artifact", "reason", "dataset-drift", "pass"):
         assert word in out
+    monkeypatch.setattr(output.console, "_width", 80)
+    assert run(["check", "fraud-detector"]) == 1
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert "warn/fail" in out and "0.1/0.3" in out and "reports: " in out
     assert run(["check", "no-such-model"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'no-such-model'" in err and "fraud-detector" in err

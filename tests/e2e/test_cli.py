@@ -53,10 +53,16 @@ def test_models_list_json_through_typer_runner(cli_env: Path) -> None:
             assert row["readiness"] == "ready"
 
 
-def test_models_list_table(cli_env: Path) -> None:
+def test_models_list_table(cli_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from prodcontrol.cli import output
+
+    monkeypatch.setattr(output.console, "_width", 80)
     result = CliRunner().invoke(app, ["models", "list"])
     assert result.exit_code == 0, result.output
-    assert "readiness" in result.stdout and "champion" in result.stdout
+    assert "readiness" in result.stdout and "5/5" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    wide = CliRunner().invoke(app, ["models", "list", "--wide"])
+    assert "champion" in wide.stdout and "5/5: amara" in wide.stdout
 
 
 def test_catalog_show_lists_every_control_with_clauses(cli_env: Path) -> None:

@@ -223,3 +223,17 @@ def test_break_glass_is_recorded_escalated_and_one_operator_is_one_vote(
     )
     assert code == 2 and "one credential is one vote" in out
     assert rt.store.get_gate(gate.id).status == "pending"
+
+
+def test_a_token_holder_cannot_add_a_second_vote_by_breaking_glass(
+    rt: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate = high_gate(rt)
+    dana = issue(capsys, "dana", issue(capsys, "ivan", None))
+    code, out = cli(capsys, "gates", "approve", gate.id, "--reason", "ok", token=dana)
+    assert code == 0, out
+    code, out = cli(
+        capsys, "gates", "approve", gate.id, "--break-glass", "--as", "gustav", "--reason", "urgent"
+    )
+    assert code == 2 and "one credential is one vote" in out
+    assert rt.store.get_gate(gate.id).status == "pending"

@@ -62,7 +62,21 @@ def _train(folder: Path) -> float:
     return float(roc_auc_score(current["target"], scores))
 
 
-def _register(uri: str, name: str, auc: float) -> None:
+def _log_datasets(client: Any, run_id: str, folder: Path) -> None:
+    """The training and scoring data as run inputs, as ``mlflow.log_input`` records them."""
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.entities import DatasetInput, InputTag
+
+    inputs = []
+    for name, context in (("reference", "training"), ("current", "production")):
+        path = folder / f"{name}.parquet"
+        dataset = from_pandas(pd.read_parquet(path), source=str(path), name=f"biopsy-{name}")
+        tags = [InputTag(key="mlflow.data.context", value=context)]
+        inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags))
+    client.log_inputs(run_id, datasets=inputs)
+
+
+def _register(uri: str, name: str, auc: float, folder: Path) -> None:
     """The MLflow contract: a version whose run logs the baseline metric and the KPI, tagged
     ``prodcontrol.approved=true``, with the serving alias on it."""
     from mlflow.tracking import MlflowClient
@@ -74,6 +88,7 @@ def _register(uri: str, name: str, auc: float) -> None:
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     for day in range(3):
         client.log_metric(run_id, "cases_caught_share", 0.93, timestamp=now_ms - day * 86_400_000)
+    _log_datasets(client, run_id, folder)
     client.set_terminated(run_id)
     client.create_registered_model(name)
     version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
@@ -130,7 +145,7 @@ def first_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.setenv("PRODCONTROL_CONFIG", str(tmp_path / "prodcontrol.toml"))
     monkeypatch.setattr(output.console, "_width", 200)
-    _register(uri, "biopsy-classifier", auc)
+    _register(uri, "biopsy-classifier", auc, inventory / "data")
     return tmp_path
 
 
@@ -194,3 +209,71 @@ def test_current_data_without_a_declared_feature_names_it(
     reason = verdicts["dataset-drift"]["reason"]
     assert verdicts["dataset-drift"]["verdict"] == "error"
     assert "'mean texture' (data.numerical)" in reason and "models.yaml" in reason
+
+
+# --------------------------------------------------------------------------- init --from-mlflow
+
+
+def test_init_scaffolds_an_entry_that_validate_flags_until_filled_in(
+    first_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["init", "--from-mlflow", "biopsy-classifier", "--tier", "high"]) == 0
+    entry = capsys.readouterr().out
+    (scaffolded,) = yaml.safe_load("models:\n" + entry)["models"]
+    assert scaffolded["name"] == "biopsy-classifier" and scaffolded["tier"] == "high"
+    assert scaffolded["serving_alias"] == "champion"
+    assert scaffolded["baseline"] == {"metric": "roc_auc"}
+    data = scaffolded["data"]
+    assert data["reference"] == {
+        "type": "mlflow_dataset",
+        "name": "biopsy-reference",
+        "context": "training",
+    }
+    assert data["current"]["name"] == "biopsy-current"
+    assert set(FEATURES) <= set(data["numerical"])
+    assert "versions: 1 (champion, approved)" in entry
+
+    fresh = first_model / "fresh"
+    fresh.mkdir()
+    (fresh / "people.yaml").write_text((ROOT / "examples" / "people.yaml").read_text())
+    scaffold = ["init", "--from-mlflow", "biopsy-classifier", "--tier", "high", "--append"]
+    code = run([*scaffold, "--inventory", str(fresh)])
+    assert code == 0
+    capsys.readouterr()
+    assert run(["validate", "--inventory", str(fresh)]) == 2
+    err = capsys.readouterr().err
+    models = str(fresh / "models.yaml")
+    flagged = [line for line in err.splitlines() if line.startswith(models + ":")]
+    assert sum("'YYYY-MM-DD' is not a date" in line for line in flagged) == 2
+    assert any("target: Input should be a valid number" in line for line in flagged)
+    path = fresh / "models.yaml"
+    text = path.read_text().replace("YYYY-MM-DD", "2026-11-30")
+    path.write_text(text.replace("target: TODO", "target: 0.9"))
+    assert run(["validate", "--inventory", str(fresh)]) == 2
+    flagged = [line for line in capsys.readouterr().err.splitlines() if line.startswith(models)]
+    assert sum("unknown person 'todo-" in line for line in flagged) == 5, flagged
+
+
+def test_init_with_a_mistyped_model_or_tier(
+    first_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["init", "--from-mlflow", "biopsy-clasifier", "--tier", "high"]) == 2
+    assert "(did you mean 'biopsy-classifier'?)" in " ".join(capsys.readouterr().err.split())
+    assert run(["init", "--from-mlflow", "biopsy-classifier", "--tier", "High"]) == 2
+    assert "unknown tier 'High' (did you mean 'high'?)" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_data_file_gone_at_run_time_is_an_error_not_an_outage(
+    first_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not found is not unreachable: exit 1 (a control could not run), never 3, so no flow
+    retries it as an outage; the reason says which path and what to check."""
+    (first_model / "inventory" / "data" / "current.parquet").rename(
+        first_model / "inventory" / "data" / "current-old.parquet"
+    )
+    code = run(["check", "biopsy-classifier", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 1 == result["exit_code"] and result["unreachable"] is False
+    drift = {v["control"]: v for v in result["verdicts"]}["dataset-drift"]
+    assert drift["verdict"] == "error" and "no such file" in drift["reason"]
+    assert "data path 'data/current.parquet' in models.yaml" in drift["reason"]

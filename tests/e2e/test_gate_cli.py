@@ -101,6 +101,9 @@ def finding(rt: Runtime, model: str, version: str, verdict: str = "fail") -> Fin
     return next((f for f in rt.store.list_findings(model=model) if f.run_id == run_.id), None)  # type: ignore[return-value]
 
 
+APPROVE = ("gates", "approve")
+
+
 def ok(*args: str) -> str:
     result = CliRunner().invoke(app, _as_token_holder(args))
     assert result.exit_code == 0, result.output
@@ -123,28 +126,41 @@ def test_gates_list_show_approve_reject(
     gate = decisions.open_finding_gate(rt, finding(rt, HIGH, "3"), "high")
     [row] = json.loads(ok("gates", "list", "--json"))
     assert (row["gate"], row["approvals"], row["right"]) == (gate.id, "0/2", "escalation_outcome")
-    assert gate.id in ok("gates", "list", "--model", HIGH)
+    listed = ok("gates", "list", "--model", HIGH)
+    assert gate.id[:8] in listed and gate.id not in listed  # a short id at 80 columns
+    assert max(len(line) for line in listed.splitlines()) <= 80
+    assert gate.id in ok("gates", "list", "--model", HIGH, "--wide")
 
-    assert "separation of duties" in refused(capsys, "gates", "approve", gate.id, "--as", "chen")
-    out = ok("gates", "approve", gate.id, "--as", "gustav", "--reason", "seasonal")
+    assert "separation of duties" in refused(
+        capsys, *APPROVE, gate.id, "--as", "chen", "--reason", "ok"
+    )
+    assert "give --reason" in refused(capsys, *APPROVE, gate.id, "--reason", " ")
+    out = ok("gates", "approve", gate.id[:8], "--as", "gustav", "--reason", "seasonal")
     assert "stays pending" in out and "Could still approve: dana" in out
-    assert "already decided" in refused(capsys, "gates", "approve", gate.id, "--as", "gustav")
-    err = refused(capsys, "gates", "approve", gate.id, "--as", "amara")
+    assert "already decided" in refused(
+        capsys, *APPROVE, gate.id, "--as", "gustav", "--reason", "ok"
+    )
+    err = refused(capsys, *APPROVE, gate.id, "--as", "amara", "--reason", "ok")
     assert "does not hold" in err and "could decide: dana" in err
 
-    shown = json.loads(ok("gates", "show", gate.id, "--json"))
+    shown = json.loads(ok("gates", "show", gate.id[:6], "--json"))
     assert shown["could_approve"] == ["dana"] and shown["could_reject"] == ["chen", "dana"]
     assert shown["decisions"][0].startswith("gustav approve via cli")
-    assert shown["requested_by"] == "chen"
+    assert shown["opened_for"] == "chen" and "requested_by" not in shown  # chen asked nothing
 
     out = ok("gates", "reject", gate.id, "--as", "dana", "--reason", "drift is real")
     assert "rejected" in out and "rollback applied" in out
     assert registry.aliases[HIGH]["champion"] == "2"
-    assert "already rejected" in refused(capsys, "gates", "approve", gate.id, "--as", "chen")
+    assert "already rejected" in refused(
+        capsys, *APPROVE, gate.id, "--as", "chen", "--reason", "ok"
+    )
     [closed] = json.loads(ok("gates", "list", "--status", "all", "--json"))
     assert closed["status"] == "rejected"
     assert refused(capsys, "gates", "list", "--status", "nope")
     assert run(["gates", "show", "no-such-gate"]) == 2
+    assert "no gate with id 'no-such-gate'" in capsys.readouterr().err
+    assert run(["gates", "show", gate.id[:2]]) == 2
+    assert "too short" in " ".join(capsys.readouterr().err.split())
 
 
 def test_waivers_grant_list_revoke(rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
@@ -223,12 +239,10 @@ def test_promote_and_retire_through_gates(
     )
     assert opened["kind"] == "promotion" and opened["could_approve"] == ["dana"]
     # a newcomer forgets --reason: refused (exit 2), recorded, and nothing moves
-    err = refused(capsys, "gates", "approve", opened["gate"], "--as", "dana")
+    err = refused(capsys, *APPROVE, opened["gate"], "--as", "dana")
     assert "needs a reason" in err and "--reason" in err
     assert registry.aliases[MEDIUM]["champion"] == "2"
-    assert "separation" not in ok(
-        "gates", "approve", opened["gate"], "--as", "dana", "--reason", "validated on pilot data"
-    )
+    assert "separation" not in ok(*APPROVE, opened["gate"], "--as", "dana", "--reason", "ok")
     assert registry.aliases[MEDIUM]["champion"] == "3"
 
     gate = json.loads(ok("retire", MEDIUM, "--as", "emeka", "--reason", "replaced", "--json"))

@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 from pydantic import SecretStr
 
 from prodcontrol.adapters.slack import SlackNotifier
+from prodcontrol.clock import Clock
 from prodcontrol.evidence.records import Finding, FindingIn, Gate, GateIn, VerdictIn
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 from prodcontrol.slack_server import LocalSlackServer
-from prodcontrol.testing import FakeRegistry, ManualClock
+from prodcontrol.testing import FakeRegistry
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -27,7 +28,7 @@ MODEL = "credit-limit-regressor"  # medium tier: emeka at once, dana after 4h, #
 def make_runtime(
     tmp_path: Path,
     database_url: str,
-    clock: ManualClock,
+    clock: Clock,
     slack: LocalSlackServer | None = None,
     **settings: Any,
 ) -> Runtime:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from evidence_forgery import rewrite
 from evidence_seed import seeded_store, use_settings
 from prodcontrol.adapters.mlflow_anchor import EXPERIMENT, MlflowAnchors
 from prodcontrol.cli.app import run
 from prodcontrol.errors import UnreachableError
+from prodcontrol.evidence import Event
 from prodcontrol.evidence.anchor import Anchor
 
 
@@ -34,36 +37,44 @@ def test_anchor_to_mlflow_and_verify_against_it(
     assert (anchor.seq, anchor.hash) == (written["entry"], written["hash"])
     assert EXPERIMENT in anchor.where
 
-    (state / "anchors.jsonl").unlink()  # only MLflow is left to tell
-    last = store.events()[-1]
-    forged = {**last.payload, "forged": True}
-    from evidence_seed import raw_sql
-    from prodcontrol.evidence import canonical_json, entry_hash
+    assert not (state / "anchors.jsonl").exists()  # no anchor file set: only MLflow can tell
+    events = store.events()
+    named = next(e for e in events if e.seq == anchor.seq)  # the entry the anchor names
 
-    digest = entry_hash(
-        last.prev_hash,
-        last.seq,
-        last.at,
-        last.kind,
-        last.subject_type,
-        last.subject_id,
-        last.model,
-        forged,
-    )
-    raw_sql(
-        sqlite_url,
-        "UPDATE pc_events SET payload = :p, hash = :h WHERE seq = :s",
-        "UPDATE pc_chain_head SET hash = :h",
-        p=canonical_json(forged),
-        h=digest,
-        s=last.seq,
-    )
-    assert store.verify().ok  # the last entry re-hashed and the head moved: the DB agrees
+    def forge(event: Event) -> dict[str, Any] | None:
+        return {**event.payload, "forged": True} if event.seq == named.seq else None
+
+    rewrite(sqlite_url, [e for e in events if e.seq >= named.seq], forge)
+    assert store.verify().ok  # re-hashed to the end and the head moved: the DB agrees
     capsys.readouterr()
     assert run(["evidence", "verify", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
-    assert report["first_broken"].startswith(f"entry {last.seq}: hash ")
+    assert report["first_broken"].startswith(f"entry {named.seq}: hash ")
     assert "mlflow" in report["first_broken"]
+    store.close()
+
+
+@pytest.mark.slow  # MLflow creates its SQLite tracking schema: about 20 s
+def test_a_deleted_anchor_run_is_named(
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The operator also has MLflow rights and deletes the anchor run: verify says so."""
+    from mlflow.tracking import MlflowClient
+
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    state = use_settings(monkeypatch, tmp_path, sqlite_url, mlflow_tracking_uri=tracking)
+    store, _, _, _ = seeded_store(sqlite_url, state, days=1)
+    assert run(["evidence", "anchor", "--json"]) == 0
+    [anchor] = MlflowAnchors(tracking).read_anchors()
+    MlflowClient(tracking).delete_run(anchor.ref.removeprefix("run "))
+    capsys.readouterr()
+    assert run(["evidence", "verify", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert f"entry {anchor.seq}: the anchor of " in report["first_broken"]
+    assert "was deleted" in report["first_broken"] and anchor.ref in report["first_broken"]
     store.close()
 
 

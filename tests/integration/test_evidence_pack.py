@@ -55,7 +55,7 @@ def test_export_then_verify_offline(
         manifest = json.loads(archive.read("manifest.json"))
     assert {"index.html", "evidence.jsonl", "chain.jsonl", "manifest.json"} <= names
     assert sum(n.startswith("artifacts/") for n in names) == 18
-    assert set(manifest["files"]) == names - {"manifest.json"}
+    assert set(manifest["members"]) == names - {"manifest.json"}
     assert manifest["chain_head"]["hash"] in index
     for text in ("fraud-detector", "Chen Wei", "escalation_outcome", "art-72", "ratelimited"):
         assert text in index, text
@@ -101,7 +101,7 @@ def test_a_pack_whose_manifest_was_redone_still_fails_on_the_chain(
     lines[target] = lines[target].replace('"verdict":"fail"', '"verdict":"pass"', 1)
     files["evidence.jsonl"] = ("\n".join(lines) + "\n").encode()
     manifest = json.loads(files["manifest.json"])
-    manifest["files"]["evidence.jsonl"] = {
+    manifest["members"]["evidence.jsonl"] = {
         "sha256": hashlib.sha256(files["evidence.jsonl"]).hexdigest(),
         "size": len(files["evidence.jsonl"]),
     }

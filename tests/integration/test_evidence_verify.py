@@ -7,6 +7,7 @@ report file) and checks that verify exits 1 and names the first broken entry.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from evidence_seed import Seeded, raw_sql, seeded_store, use_settings
 from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.cli.app import run
 from prodcontrol.evidence import Event, canonical_json, entry_hash
+from prodcontrol.evidence.anchor import FileAnchors
 from prodcontrol.evidence.chain import GENESIS
 
 
@@ -23,8 +25,10 @@ from prodcontrol.evidence.chain import GENESIS
 def seeded(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[SqlEvidenceStore, Seeded]:
-    state = use_settings(monkeypatch, tmp_path, database_url)
+    outside = tmp_path / "anchor-host" / "anchors.jsonl"  # not under the state dir
+    state = use_settings(monkeypatch, tmp_path, database_url, evidence_anchor_file=str(outside))
     store, _, _, seeded = seeded_store(database_url, state, days=2)
+    assert run(["evidence", "anchor", "--json"]) == 0  # what every run and tick does
     yield store, seeded  # type: ignore[misc]
     store.close()
 
@@ -144,8 +148,8 @@ def test_a_forged_approval_inserted_in_the_middle_is_named(
     raw_sql(
         store.url,
         "INSERT INTO pc_events (seq, at, kind, subject_type, subject_id, model, payload, "
-        "prev_hash, hash) VALUES (:seq, :at, 'decision.recorded', 'decision', "
-        "'forged-approval', 'fraud-detector', :payload, :prev, :hash)",
+        "prev_hash, hash, format) VALUES (:seq, :at, 'decision.recorded', 'decision', "
+        "'forged-approval', 'fraud-detector', :payload, :prev, :hash, 2)",
         "INSERT INTO pc_decisions (id, gate_id, person, decision, channel, reason, decided_at) "
         "VALUES ('forged-approval', :gate, 'chen', 'approve', 'web', 'looks fine', :at)",
         seq=seq,
@@ -241,8 +245,10 @@ def test_a_rewritten_chain_passes_alone_but_not_against_the_anchor(
     seeded: tuple[SqlEvidenceStore, Seeded], capsys: pytest.CaptureFixture[str]
 ) -> None:
     store, _ = seeded
-    assert run(["evidence", "anchor", "--json"]) == 0
-    anchored = json.loads(capsys.readouterr().out)
+    [anchor] = FileAnchors(
+        Path(os.environ["PRODCONTROL_CONFIG"]).parent / "anchor-host" / "anchors.jsonl"
+    ).read_anchors()
+    anchored = {"entry": anchor.seq}
     rehash_everything(store)
     assert store.verify().ok  # the chain alone cannot tell: every hash was recomputed
     code, report = verify(capsys)

@@ -163,16 +163,16 @@ class _FlakyData(FakeDatasetSource):
 def test_outside_system_errors_are_retried_then_recorded(
     fleet: dict[str, Path], registered: Any
 ) -> None:
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
 
     rt = _runtime(fleet)
     rt.datasets = _FlakyData(rt.datasets, failures=1)  # type: ignore[arg-type,misc]
-    result = control_flow(model="low-model-0", runtime=registered(rt), retry_delay_s=0.01)
+    result = run_control(model="low-model-0", runtime=registered(rt), retry_delay_s=0.01)
     assert result.verdicts == {"dataset-drift": "pass", "dq-missing-share": "pass"}
 
     down = _runtime(fleet)
     down.datasets = _FlakyData(down.datasets, failures=100)  # type: ignore[arg-type,misc]
-    result = control_flow(
+    result = run_control(
         model="high-model-0", runtime=registered(down), retry_delay_s=0.01, wait_for_gates=False
     )
     assert set(result.verdicts.values()) == {"error"}

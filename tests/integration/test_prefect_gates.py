@@ -17,6 +17,7 @@ import pytest
 from gate_world import TickingClock, record_finding
 from prefect_world import build_runtime, fleet_inventory, small_catalog
 
+from identity_helpers import TokenBook
 from prodcontrol import decisions
 from prodcontrol.runtime import Runtime
 
@@ -46,7 +47,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
     catalog = small_catalog(tmp_path / "catalog")
     inventory = tmp_path / "inventory"
-    fleet_inventory(inventory, {"medium": 1, "high": 1})
+    fleet_inventory(inventory, {"medium": 2, "high": 1})
     state = tmp_path / "state"
     state.mkdir()
     clock = TickingClock()
@@ -66,10 +67,10 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def start_waiting(world: dict[str, Any], model: str) -> tuple[Future[Any], str]:
     """Start the model's control flow in the background; return it once paused on its gate."""
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
 
     rt: Runtime = world["rt"]
-    running = world["pool"].submit(control_flow, model=model, runtime=world["ref"])
+    running = world["pool"].submit(run_control, model=model, runtime=world["ref"])
 
     def paused_gate() -> Any:
         if running.done():
@@ -111,15 +112,39 @@ def test_decision_typed_into_the_prefect_form_goes_through_the_rules(
     running, gate_id = start_waiting(world, "medium-model-0")
     gate = rt.store.get_gate(gate_id)
     person = decisions.who_could_decide(rt, gate, "reject")[0]
+    tokens = TokenBook(rt)
 
+    # a name typed into the form is not a credential: the run keeps waiting, the try is recorded
     resume_flow_run(
         str(gate.flow_run_id),  # type: ignore[arg-type]
-        run_input={"gate_id": gate_id, "person": person, "decision": "reject", "reason": "drift"},
+        run_input={"gate_id": gate_id, "token": person, "decision": "reject", "reason": "drift"},
+    )
+    wait_until(
+        lambda: any(e.payload.get("channel") == "prefect_form" for e in rt.store.events()),
+        what="the refused form answer recorded",
+    )
+    assert rt.store.decisions_for(gate_id) == []
+    wait_until(lambda: flow_state(str(gate.flow_run_id)).is_paused(), what="paused again")
+    resume_flow_run(
+        str(gate.flow_run_id),  # type: ignore[arg-type]
+        run_input={
+            "gate_id": gate_id,
+            "token": tokens.token(person),
+            "decision": "reject",
+            "reason": "drift",
+        },
     )
     result = running.result(timeout=60)
     assert result.gate_status == {gate_id: "rejected"}
     [decision] = rt.store.decisions_for(gate_id)
     assert (decision.person, decision.channel, decision.decision) == (person, "web", "reject")
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        stored = client.filter_flow_run_input(UUID(str(gate.flow_run_id)), "", 100, set())
+    assert stored and not any(tokens.token(person) in i.value for i in stored)  # answer deleted
 
 
 def test_gate_timeout_expires_the_gate_once_and_resumes_the_run(world: dict[str, Any]) -> None:
@@ -159,8 +184,8 @@ def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, A
     def idle() -> None:
         return None
 
-    # two versions: one version has one pending gate, which a second run would join
-    findings = [record_finding(rt, "medium-model-0", version) for version in ("1", "2")]
+    # two models: a second run of the same version would join the first one's pending gate
+    findings = [record_finding(rt, model, "2") for model in ("medium-model-0", "medium-model-1")]
     with get_client(sync_client=True) as client:
         runs = [client.create_flow_run(idle) for _ in range(2)]
         gates = [
@@ -174,12 +199,7 @@ def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, A
     assert resume_closed_gate_runs(rt) == []  # both gates still pending
     closed = [
         decisions.decide(
-            rt,
-            g.id,
-            person=decisions.who_could_decide(rt, g)[0],
-            decision="approve",
-            channel="cli",
-            reason="test reason",
+            rt, g.id, person=decisions.who_could_decide(rt, g)[0], decision="approve", channel="cli"
         )
         for g in gates
     ]

@@ -94,7 +94,7 @@ def test_mlflow_down_gives_error_verdicts_blocks_high_tier_and_moves_no_alias(
 ) -> None:
     from prodcontrol.adapters.mlflow import MlflowAdapter
     from prodcontrol.orchestration import runtimes
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
     from prodcontrol.settings import Settings
 
     registry = MlflowAdapter(seeded_mlflow)
@@ -108,7 +108,7 @@ def test_mlflow_down_gives_error_verdicts_blocks_high_tier_and_moves_no_alias(
     ref = runtimes.register(rt)
     mlflow_server.stop()
     try:
-        result = control_flow(
+        result = run_control(
             model="fraud-detector", runtime=ref, wait_for_gates=False, retry_delay_s=0.01
         )
     finally:

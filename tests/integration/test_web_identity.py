@@ -219,3 +219,14 @@ def test_pages_and_refusals_cannot_be_framed(site: Site) -> None:
         ):
             assert answer.headers["x-frame-options"] == "DENY"
             assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def test_a_proxy_header_without_trusted_proxies_warns_at_start(
+    tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prodcontrol.web.app import create_app
+
+    rt = make_runtime(tmp_path, sqlite_url, ManualClock(), web_auth_header=HEADER)
+    with caplog.at_level("WARNING", logger="prodcontrol.web.app"):
+        create_app(rt)
+    assert "web_trusted_proxies is empty" in caplog.text and HEADER in caplog.text

@@ -36,6 +36,7 @@ TABLES = {
     "pc_delivery_attempts",
     "pc_events",
     "pc_chain_head",
+    "pc_head_signatures",
     "pc_personal_tokens",
     "pc_seen_requests",
     "pc_decision_credentials",

@@ -64,7 +64,8 @@ def test_an_inserted_entry_is_found_even_with_a_correct_hash(filled: SqlEvidence
         "UPDATE pc_events SET seq = seq + 1000 WHERE seq >= 3",
         "UPDATE pc_events SET seq = seq - 999 WHERE seq >= 1000",
         "INSERT INTO pc_events (seq, at, kind, subject_type, subject_id, model, payload, "
-        "prev_hash, hash) VALUES (:seq, :at, :kind, :st, :sid, :model, :payload, :prev, :hash)",
+        "prev_hash, hash, format) VALUES (:seq, :at, :kind, :st, :sid, :model, :payload, :prev, "
+        ":hash, 2)",
         seq=forged.seq,
         at=forged.at.replace(tzinfo=None) if is_sqlite(filled) else forged.at,
         kind=forged.kind,

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
+from prodcontrol.evidence.canonical import legacy_json
 from prodcontrol.evidence.chain import (
     GENESIS,
     canonical_json,
     compare_records,
     entry_hash,
     format_datetime,
+    hash_of,
     latest_records,
     verify_chain,
 )
@@ -71,19 +73,41 @@ def test_naive_datetimes_are_utc() -> None:
 
 
 def test_entry_hash_is_sha256_of_prev_and_canonical_body() -> None:
-    body = canonical_json(
-        {
-            "seq": 1,
-            "at": format_datetime(T0),
-            "kind": "k",
-            "subject_type": "s",
-            "subject_id": "i",
-            "model": None,
-            "payload": {"a": 1},
-        }
-    )
+    document = {
+        "seq": 1,
+        "at": format_datetime(T0),
+        "kind": "k",
+        "subject_type": "s",
+        "subject_id": "i",
+        "model": None,
+        "payload": {"a": 1.0},
+    }
+    body = canonical_json({**document, "format": 2})
+    assert '{"a":1}' in body  # RFC 8785: 1.0 is spelled 1
     expected = hashlib.sha256((GENESIS + body).encode()).hexdigest()
-    assert entry_hash(GENESIS, 1, T0, "k", "s", "i", None, {"a": 1}) == expected
+    assert entry_hash(GENESIS, 1, T0, "k", "s", "i", None, {"a": 1.0}) == expected
+    legacy = hashlib.sha256((GENESIS + legacy_json(document)).encode()).hexdigest()
+    assert entry_hash(GENESIS, 1, T0, "k", "s", "i", None, {"a": 1.0}, fmt=1) == legacy
+    assert legacy != expected
+
+
+def test_canonical_json_is_rfc_8785() -> None:
+    # numbers in their shortest ECMAScript form, keys by UTF-16 code units (RFC 8785 3.2.3)
+    assert canonical_json({"n": [1.0, 1e-7, 1e21, 0.1]}) == '{"n":[1,1e-7,1e+21,0.1]}'
+    assert canonical_json({"\U0001f600": 1, "\ufb33": 2}) == '{"\U0001f600":1,"\ufb33":2}'
+    with pytest.raises(ValueError, match="evidence"):
+        canonical_json({"big": 2**60})
+
+
+def test_an_entry_moved_back_to_the_legacy_format_is_refused() -> None:
+    legacy = [e.model_copy(update={"format": 1}) for e in build([{"a": 1}])]
+    legacy = [legacy[0].model_copy(update={"hash": hash_of(legacy[0])})]
+    assert verify_chain(legacy).ok  # a store written before RFC 8785 still verifies
+    current = CHAIN[0]
+    after = current.model_copy(update={"seq": 2, "prev_hash": current.hash, "format": 1})
+    after = after.model_copy(update={"hash": hash_of(after)})
+    report = verify_chain([current, after])
+    assert not report.ok and report.first_bad_seq == 2 and "format" in str(report.reason)
 
 
 @pytest.mark.parametrize(

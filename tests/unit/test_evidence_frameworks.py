@@ -123,3 +123,31 @@ def test_the_heatmap_names_every_cell_and_marks_the_ones_not_run() -> None:
     assert svg.startswith('<svg class="chart heatmap"')
     assert 'id="latest-verdicts-cell-m-a-drift"' in svg and ">fail<" in svg
     assert svg.count('id="latest-verdicts-cell-') == 4  # the three not run are drawn as "-"
+
+
+def test_not_applicable_is_its_own_outcome_never_a_gap_or_a_pass() -> None:
+    """A control that does not apply shows as such in the framework view and in every page."""
+    from prodcontrol.web.render import environment
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    catalog = load_config(default_catalog_dir(), examples).catalog
+    only = {
+        r.clause: r
+        for r in framework_view(
+            catalog, "eu-ai-act", [run_with(("dq-unseen-categories", "not_applicable"))]
+        )
+    }
+    assert only["art-15"].outcome == "not_applicable" and not only["art-15"].gap
+    mixed = {
+        r.clause: r
+        for r in framework_view(
+            catalog,
+            "eu-ai-act",
+            [run_with(("dq-unseen-categories", "not_applicable"), ("dq-out-of-range", "pass"))],
+        )
+    }
+    assert mixed["art-15"].outcome == "pass"
+    assert mixed["art-15"].verdicts == {"not_applicable": 1, "pass": 1}
+    macros = environment().get_template("_macros.html").module
+    badge = str(macros.badge("not_applicable"))  # type: ignore[attr-defined]
+    assert ">not applicable<" in badge and "v-not_applicable" in badge

@@ -135,3 +135,24 @@ def test_the_message_lists_every_control_worst_first_capped_for_slack() -> None:
     assert sum("thresholds" in line for line in rendered.splitlines()) == MAX_CONTROL_LINES
     assert "and 3 more" in rendered
     assert len(blocks) <= 50 and all(len(str(b)) < 3500 for b in blocks)
+
+
+def test_an_error_in_a_message_says_why_it_has_no_value() -> None:
+    """Every channel shows the error's reason, not "measured no value"."""
+    why = "could not load the current data: no such file /data/scores.parquet"
+    many = facts(2).model_copy(
+        update={
+            "controls": [
+                ControlFacts(control_id="dataset-drift", verdict="error", reason=why),
+                ControlFacts(control_id="control-1", verdict="fail", value=0.5, fail=0.3),
+            ]
+        }
+    )
+    rendered = plain_text(*escalation_message(many, ["acknowledge"]))
+    assert f"dataset-drift ERROR: could not be measured: {why}" in rendered
+    assert "no value" not in rendered
+    one = facts(1).model_copy(
+        update={"controls": [], "verdict": "error", "value": None, "reason": why}
+    )
+    rendered = plain_text(*escalation_message(one, ["acknowledge"]))
+    assert f"could not be measured: {why}" in rendered and "no value" not in rendered

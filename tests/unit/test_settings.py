@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from prodcontrol.errors import ConfigError
-from prodcontrol.settings import load_settings
+from prodcontrol.settings import Settings, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +70,15 @@ def test_bad_toml_syntax_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings()
     assert info.value.problems[0].line == 2
+
+
+def test_readme_settings_table_lists_every_setting() -> None:
+    """Every setting is in the README's table, with the default the code has."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([a-z_]+)`", table))
+    missing = sorted(set(Settings.model_fields) - named)
+    assert missing == [], f"README 'Settings' lacks: {missing}"
+    assert Settings.model_fields["web_base_url"].default in table

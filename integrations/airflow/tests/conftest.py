@@ -8,6 +8,7 @@ example DAGs), and prodcontrol's inventory, state and evidence DB in the same te
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -27,6 +28,7 @@ REPO = PROVIDER.parents[1]
 EXAMPLES = PROVIDER / "examples"
 
 HOME = Path(tempfile.mkdtemp(prefix="prodcontrol-airflow-tests-"))
+AIRFLOW_USERS = ("emeka", "dana", "chen", "gustav", "bruno", "stranger")
 INVENTORY = HOME / "inventory"
 os.environ.update(
     {
@@ -39,8 +41,12 @@ os.environ.update(
         "PRODCONTROL_STATE_DIR": str(HOME / "state"),
         "PRODCONTROL_DATABASE_URL": f"sqlite:///{HOME / 'evidence.db'}",
         "PRODCONTROL_CONFIG": str(HOME / "prodcontrol.toml"),  # none: env and defaults only
+        # the HITL tests answer as these Airflow users (simple auth manager, ids = people ids)
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:admin" for u in AIRFLOW_USERS),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(HOME / "passwords.json"),
     }
 )
+(HOME / "passwords.json").write_text(json.dumps({u: f"pw-{u}" for u in AIRFLOW_USERS}))
 for name in [n for n in os.environ if n.startswith("PRODCONTROL_") and n.endswith("_URI")]:
     del os.environ[name]
 shutil.copytree(REPO / "examples", INVENTORY)

@@ -1,14 +1,15 @@
-"""Anchors in MLflow: each daily chain head becomes a run, tagged with the entry and its hash.
+"""Anchors in MLflow: each anchored chain head becomes a run, tagged with the entry, its hash
+and the head's signature.
 
 The MLflow tracking server is run by other people than the evidence database, usually with its
 own access control, so a database rewritten after the fact disagrees with the runs here. Runs
-are never updated: a second anchor on the same day is a second run.
+are never updated: every anchoring is a run of its own. Reading searches deleted runs too, so a
+run someone deleted to hide an anchor is reported instead of skipped.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 from prodcontrol.adapters.mlflow import artifact_location
@@ -63,6 +64,8 @@ class MlflowAnchors:
                     TAG + "seq": str(anchor.seq),
                     TAG + "hash": anchor.hash,
                     TAG + "written_at": anchor.written_at.isoformat(),
+                    TAG + "key_id": anchor.key_id or "",
+                    TAG + "signature": anchor.signature or "",
                 },
             )
             client.set_terminated(run.info.run_id)
@@ -70,28 +73,44 @@ class MlflowAnchors:
             raise self._unreachable(exc) from exc
 
     def read_anchors(self) -> list[Anchor]:
+        """Every anchor run, deleted ones included (``deleted=True``)."""
+        from mlflow.entities import ViewType
+
         try:
-            experiment_id = self._experiment_id(create=False)
-            if experiment_id is None:
+            client = self._mlflow()
+            found = client.get_experiment_by_name(self.experiment)
+            if found is None:
                 return []
-            client, anchors, token = self._mlflow(), [], None
+            gone = found.lifecycle_stage == "deleted"
+            anchors: list[Anchor] = []
+            token = None
             while True:
-                page = client.search_runs([experiment_id], max_results=PAGE, page_token=token)
-                anchors += [self._anchor(run.data.tags) for run in page]
+                page = client.search_runs(
+                    [str(found.experiment_id)],
+                    run_view_type=ViewType.ALL,
+                    max_results=PAGE,
+                    page_token=token,
+                )
+                anchors += [self._anchor(run, gone) for run in page]
                 token = page.token
                 if not token:
                     return anchors
         except Exception as exc:
             raise self._unreachable(exc) from exc
 
-    def _anchor(self, tags: dict[str, str]) -> Anchor:
+    def _anchor(self, run: Any, experiment_deleted: bool) -> Anchor:
+        tags: dict[str, str] = run.data.tags
         written = tags.get(TAG + "written_at")
         return Anchor(
             day=date.fromisoformat(tags[TAG + "day"]),
             seq=int(tags[TAG + "seq"]),
             hash=tags[TAG + "hash"],
             written_at=datetime.fromisoformat(written) if written else datetime.now(UTC),
+            key_id=tags.get(TAG + "key_id") or None,
+            signature=tags.get(TAG + "signature") or None,
             where=self.name,
+            ref=f"run {run.info.run_id}",
+            deleted=experiment_deleted or run.info.lifecycle_stage == "deleted",
         )
 
     def _unreachable(self, exc: Exception) -> UnreachableError:
@@ -104,12 +123,11 @@ class MlflowAnchors:
 
 
 def anchor_sinks(settings: Settings) -> list[AnchorSink]:
-    """The file anchor under the state dir, plus MLflow when a tracking URI is configured."""
-    sinks: list[AnchorSink] = [FileAnchors(anchor_file(settings))]
+    """The anchor file when ``evidence_anchor_file`` is set, and MLflow when a tracking server
+    is (``mlflow_tracking_uri``; the embedded SQLite default is the operator's own disk)."""
+    sinks: list[AnchorSink] = []
+    if settings.evidence_anchor_file is not None:
+        sinks.append(FileAnchors(settings.evidence_anchor_file))
     if settings.mlflow_tracking_uri:
         sinks.append(MlflowAnchors(settings.mlflow_tracking_uri))
     return sinks
-
-
-def anchor_file(settings: Settings) -> Path:
-    return settings.state_path / "anchors.jsonl"

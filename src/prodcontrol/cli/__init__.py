@@ -14,11 +14,13 @@ from prodcontrol.cli import (
     evidence_cmds,
     flow_cmds,
     gate_cmds,
+    init_cmd,
     report_cmds,
     review_cmds,
     serve_cmd,
     token_cmds,
     usecase_cmds,
+    webhook_cmds,
 )
 from prodcontrol.cli.app import app, run
 
@@ -36,6 +38,8 @@ gate_cmds.register(app)
 action_cmds.register(app)
 flow_cmds.register(app)
 token_cmds.register(app)
+init_cmd.register(app)
+webhook_cmds.register(app)
 
 
 def main() -> None:

@@ -30,6 +30,10 @@ InventoryOpt = Annotated[
     typer.Option("--inventory", help="Directory with models.yaml and people.yaml."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WideOpt = Annotated[
+    bool,
+    typer.Option("--wide", help="Every column, full ids and paths (else tables fit 80 columns)."),
+]
 
 
 def runtime(catalog: Path | None = None, inventory: Path | None = None) -> Runtime:

@@ -9,7 +9,7 @@ import typer
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.readiness import missing_owner_roles, readiness_label
 from prodcontrol.catalog.types import format_duration
-from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, WideOpt, runtime
 from prodcontrol.cli.output import console, emit, emit_object
 from prodcontrol.errors import ConfigError
 from prodcontrol.source_check import check_sources
@@ -102,7 +102,10 @@ def _roles() -> tuple[str, ...]:
 
 @models_app.command("list")
 def models_list(
-    catalog: CatalogOpt = None, inventory: InventoryOpt = None, as_json: JsonOpt = False
+    catalog: CatalogOpt = None,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Models with tier, stage, serving alias, owners by role, and ownership readiness."""
     rows = model_rows(runtime(catalog, inventory).config)
@@ -111,12 +114,15 @@ def models_list(
         return
     for row in rows:
         named = [person for person in row["owners"].values() if person != "MISSING"]
-        row["owners"] = f"{len(named)}/5: " + ", ".join(dict.fromkeys(named)) if named else "0/5"
+        people = ", ".join(dict.fromkeys(named))
+        row["owners"] = f"{len(named)}/5" + (f": {people}" if named and wide else "")
     emit(
         rows,
         as_json=False,
         title="Models",
         columns=["model", "tier", "stage", "serving_alias", "owners", "readiness"],
+        narrow=["model", "tier", "stage", "owners", "readiness"],
+        wide=wide,
     )
 
 

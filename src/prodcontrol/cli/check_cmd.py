@@ -9,8 +9,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from prodcontrol.catalog.types import CONTROLLED_STAGES
-from prodcontrol.checks import CheckResult, run_checks
-from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.checks import CheckResult, VerdictRow, run_checks
+from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, WideOpt, runtime
 from prodcontrol.cli.output import console, emit, err_console, verdict_label
 from prodcontrol.errors import UsageError
 
@@ -28,6 +28,7 @@ def check(
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Run MODEL's tier controls once and record them as evidence.
 
@@ -59,16 +60,19 @@ def check(
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
-        show(result)
+        show(result, wide=wide)
     raise typer.Exit(result.exit_code)
 
 
-def show(result: CheckResult) -> None:
+def show(result: CheckResult, *, wide: bool = False) -> None:
+    """The verdicts at 80 columns: control, verdict, value, limits; the reasons that are not just
+    the numbers (errors, not applicable) below the table. ``wide``: every column."""
     rows = [
         {
             "control": v.control,
             "verdict": f"[{COLOURS[v.verdict]}]{verdict_label(v.verdict)}[/]",
             "value": "-" if v.value is None else f"{v.value:.4g}",
+            "warn/fail": _limits(v),
             "threshold": v.threshold,
             "artifact": _short(v.artifact),
             "reason": v.reason,
@@ -80,7 +84,11 @@ def show(result: CheckResult) -> None:
         as_json=False,
         title=f"{result.model} version {result.version} ({result.tier} tier)",
         columns=["control", "verdict", "value", "threshold", "artifact", "reason"],
+        narrow=["control", "verdict", "value", "warn/fail"],
+        wide=wide,
     )
+    if not wide:
+        _why(result)
     blocking = [f.control for f in result.findings if f.blocking]
     console.print(
         f"run {result.run_id}: [{COLOURS[result.verdict]}]{result.verdict}[/], "
@@ -96,6 +104,23 @@ def show(result: CheckResult) -> None:
             f"[yellow]MLflow write-back failed (recorded as an event):[/] {result.writeback_error}",
             highlight=False,
         )
+
+
+def _limits(verdict: VerdictRow) -> str:
+    """``0.02/0.05``: warn and fail limits; ``<=`` marks a lower-is-worse control."""
+    mark = "<=" if verdict.direction == "lower_is_worse" else ""
+    parts = [f"{mark}{x:g}" for x in (verdict.warn, verdict.fail) if x is not None]
+    return "/".join(parts) if verdict.warn is not None else f"-/{parts[0]}" if parts else "-"
+
+
+def _why(result: CheckResult) -> None:
+    """Reasons that say more than the numbers, one per line, wrapped at the terminal's width."""
+    for v in result.verdicts:
+        if v.verdict in ("error", "not_applicable"):
+            console.print(f"[bold]{v.control}[/]: {v.reason}", highlight=False)
+    reports = sorted({os.path.dirname(p) for v in result.verdicts for p in v.artifacts})
+    if reports:
+        console.print(f"reports: {_short(reports[0])}", highlight=False, overflow="fold")
 
 
 def _short(path: str | None) -> str | None:

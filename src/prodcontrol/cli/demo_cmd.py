@@ -15,6 +15,7 @@ Slack messages printed from the outbox. Nothing leaves the machine.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -41,7 +42,17 @@ COLOURS = {
     "fail": "red",
     "error": "bold red",
 }
-DEMO_FILES = ("evidence.db", "mlflow.db", "mlartifacts", "artifacts", "outbox.txt", "anchors")
+DEMO_FILES = (
+    "evidence.db",
+    "mlflow.db",
+    "mlartifacts",
+    "artifacts",
+    "outbox.txt",
+    "anchors",
+    "anchors.jsonl",
+    "evidence-signing.key",
+    "evidence-signing.key.pub",
+)
 
 
 def demo(
@@ -63,6 +74,7 @@ def demo(
     started = time.monotonic()
     settings = load_settings(inventory_dir=inventory)
     _fresh_state(settings, keep)
+    settings = _demo_evidence(settings)
     from prodcontrol.cli.flow_cmds import _quiet_prefect
 
     _quiet_prefect()
@@ -76,7 +88,7 @@ def demo(
     _step_waiver(rt, results)
     _step_gate(rt, results)
     _step_summary(rt, results)
-    _step_next(settings, time.monotonic() - started)
+    _step_next(rt.settings, time.monotonic() - started)
 
 
 # --------------------------------------------------------------------------- steps
@@ -101,6 +113,26 @@ def _fresh_state(settings: Settings, keep: bool) -> None:
             elif path.exists():
                 path.unlink()
     marker.write_text("created by `prodcontrol demo`; the demo may reset this directory\n")
+
+
+def _demo_evidence(settings: Settings) -> Settings:
+    """Sign and anchor the demo's evidence with a key and an anchor file in its state dir.
+
+    Only the demo does this: in production the key and the anchor file live where the
+    database operator cannot write (README, 'Evidence that holds against its own operator').
+    """
+    from prodcontrol.evidence.signing import SigningKey
+
+    state = settings.state_path
+    update: dict[str, Any] = {}
+    if settings.evidence_signing_key is None:
+        key_path = state / "evidence-signing.key"
+        if not key_path.exists():
+            SigningKey.generate().write(key_path)
+        update["evidence_signing_key"] = str(key_path)
+    if settings.evidence_anchor_file is None:
+        update["evidence_anchor_file"] = state / "anchors.jsonl"
+    return settings.model_copy(update=update)
 
 
 def _step_validate(rt: Runtime) -> None:
@@ -162,7 +194,7 @@ def _step_history(rt: Runtime, days: int) -> None:
 
 
 def _step_flows(rt: Runtime) -> dict[str, Any]:
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
     from prodcontrol.orchestration.runtimes import register
 
     console.rule("[bold]3. Run each model's tier control flow on Prefect (ephemeral API)")
@@ -170,7 +202,7 @@ def _step_flows(rt: Runtime) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for entry in rt.config.controlled_models(None):
         with console.status(f"controls for {entry.name} ({entry.tier} tier)…"):
-            result = control_flow(entry.name, runtime=ref, wait_for_gates=False)
+            result = run_control(entry.name, runtime=ref, wait_for_gates=False)
         results[entry.name] = result
         _print_verdicts(rt, result)
     return results
@@ -371,14 +403,28 @@ def _step_summary(rt: Runtime, results: dict[str, Any]) -> None:
             }
         )
     emit(rows, as_json=False)
+    from prodcontrol.adapters.mlflow_anchor import anchor_sinks
+    from prodcontrol.anchoring import anchor_if_due
+    from prodcontrol.cli.evidence_cmds import verify_policy
     from prodcontrol.evidence.integrity import verify_evidence
 
-    report = verify_evidence(rt.store)
+    anchor_if_due(rt, force=True)  # runs and ticks anchored already; this covers the last steps
+    sinks = anchor_sinks(rt.settings)
+    report = verify_evidence(rt.store, sinks, rt.trusted_keys(), verify_policy(rt))
     state = "[green]intact[/]" if report.ok else "[red]BROKEN[/]"
     console.print(
         f"evidence {state}: {report.chain.count} "
         f"chain entries, {report.rows_checked} rows and {report.artifacts_checked} report files "
         "re-hashed" + (f"; first broken: {report.first_broken}" if report.first_broken else "")
+    )
+    newest = ", ".join(f"entry {seq} in {name}" for name, seq in report.newest_anchor.items())
+    console.print(
+        f"{report.signing.summary}; {report.signing.signatures_checked} signed heads checked; "
+        f"anchored: {newest or 'no sink'}"
+    )
+    console.print(
+        "[dim]demo only: the signing key and the anchor file are in the state dir; in "
+        "production keep both where the database operator cannot write[/]"
     )
 
 
@@ -395,7 +441,24 @@ def _worst(verdicts: dict[str, str]) -> str:
 def _step_next(settings: Settings, seconds: float) -> None:
     console.rule("[bold]What to try next")
     console.print(f"demo finished in {seconds:.0f} s; evidence in {settings.state_path}")
-    console.print("with `source .venv/bin/activate` first (or prefix .venv/bin/):")
+    if _tokens:
+        saved = settings.state_path / "demo-tokens.json"
+        saved.touch(mode=0o600)
+        saved.write_text(json.dumps(_tokens, indent=1) + "\n", encoding="utf-8")
+        console.print(f"the demo people's personal tokens: {saved} (only yours in real life)")
+        console.print("decide as one: export PRODCONTROL_TOKEN=<token>; web: sign in at /login")
+    console.print("with `source .venv/bin/activate` first (or prefix .venv/bin/), and the demo's")
+    console.print("signing key and anchor file (so later commands sign and check them too):")
+    console.print(
+        f"  export PRODCONTROL_EVIDENCE_SIGNING_KEY={settings.evidence_signing_key}",
+        markup=False,
+        highlight=False,
+    )
+    console.print(
+        f"  export PRODCONTROL_EVIDENCE_ANCHOR_FILE={settings.evidence_anchor_file}",
+        markup=False,
+        highlight=False,
+    )
     for line in (
         "gates list                  # what waits on people",
         "waivers list                # accepted findings, soonest expiry first",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from prodcontrol.cli import ids
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
 from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
 from prodcontrol.cli.output import console, emit, emit_object
@@ -79,6 +80,7 @@ def ack(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     from prodcontrol import escalation
 
     rt = runtime(catalog, inventory)
+    escalation_id = ids.escalation_id(rt, escalation_id)
     who = acting(
         rt,
         person,

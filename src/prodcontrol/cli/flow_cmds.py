@@ -81,7 +81,7 @@ def run_model(
     configuration error, 3 MLflow or a data source was unreachable.
     """
     _quiet_prefect()
-    from prodcontrol.orchestration.flows import control_flow
+    from prodcontrol.orchestration.flows import run_control
     from prodcontrol.orchestration.runtimes import resolve
 
     ref = _ref(catalog, inventory)
@@ -95,7 +95,7 @@ def run_model(
             "web page"
         )
     with err_console.status(f"running the {entry.tier}-tier controls of {model} on Prefect"):
-        pool, future = _in_background(control_flow, model=model, runtime=ref, wait_for_gates=wait)
+        pool, future = _in_background(run_control, model=model, runtime=ref, wait_for_gates=wait)
         result: ModelResult = future.result()
         pool.shutdown()
     _show_model(rt, result, as_json=as_json)
@@ -280,7 +280,8 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     from prodcontrol.orchestration.runtimes import resolve
 
     ref = _ref(catalog, inventory)
-    specs = deployments.deployment_specs(resolve(ref), ref)
+    rt = resolve(ref)
+    specs = deployments.deployment_specs(rt, ref)
     rows = [
         {"deployment": s.name, "cron": s.cron, "timezone": s.timezone, "entrypoint": s.entrypoint}
         for s in specs
@@ -301,6 +302,26 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
         )
     deployments.deploy_to_pool(specs, work_pool, project_dir)
     emit(deployments.read_deployments(), as_json=as_json, title=f"deployments on {work_pool}")
+    if not as_json:
+        _say_what_workers_need(rt, work_pool)
+
+
+def _say_what_workers_need(rt: Runtime, work_pool: str) -> None:
+    from prodcontrol.orchestration.deployment_settings import database_label, withheld
+
+    err_console.print(
+        f"the deployments carry the settings (evidence in {database_label(rt.settings)}); "
+        f"start workers with: prefect worker start --pool {work_pool}",
+        highlight=False,
+    )
+    needed = withheld(rt.settings)
+    if needed:
+        err_console.print(
+            "secrets are not stored in Prefect: give every worker "
+            + ", ".join(needed)
+            + " in its environment (or a Prefect Secret block that sets them)",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
+from prodcontrol.cli import ids
+from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, WideOpt, runtime
 from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting, gate_model
-from prodcontrol.cli.output import console, emit, emit_object
+from prodcontrol.cli.output import console, emit, emit_object, short_ids
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence.records import DecisionValue, Gate
 from prodcontrol.runtime import Runtime
@@ -31,6 +32,11 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat(timespec="minutes") if value else None
 
 
+def _short_when(value: str | None) -> str:
+    """``12-01 17:43``: month, day and time of an ISO timestamp (the year is this one)."""
+    return value[5:16].replace("T", " ") if value else "-"
+
+
 def gate_row(rt: Runtime, gate: Gate) -> dict[str, Any]:
     approvals = sum(1 for d in rt.store.decisions_for(gate.id) if d.decision == "approve")
     return {
@@ -41,7 +47,9 @@ def gate_row(rt: Runtime, gate: Gate) -> dict[str, Any]:
         "status": gate.status,
         "approvals": f"{approvals}/{gate.required_approvals}",
         "right": gate.right,
-        "requested_by": gate.requested_by,
+        # a finding gate is opened *for* the owner kept from approving it; nobody requested it
+        "requested_by": gate.requested_by if gate.kind != "finding" else None,
+        "opened_for": gate.requested_by if gate.kind == "finding" else None,
         "due_at": _when(gate.due_at),
         "on_timeout": gate.on_timeout,
         "finding": gate.finding_id,
@@ -49,16 +57,18 @@ def gate_row(rt: Runtime, gate: Gate) -> dict[str, Any]:
 
 
 @gates_app.command("list")
-def list_gates(
+def list_gates(  # noqa: PLR0917 - typer maps each parameter to an option
     status: Annotated[
         str, typer.Option("--status", help="pending, approved, rejected, expired or all.")
     ] = "pending",
     model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
 ) -> None:
-    """Gates with their approvals so far, the right they need and when they time out."""
+    """Gates with their approvals so far, the right they need and when they time out
+    (`--wide`: every column; ids: any unique prefix works in `gates show|approve|reject`)."""
     if status not in STATUSES:
         raise UsageError(f"--status {status!r}: use one of {', '.join(STATUSES)}")
     rt = runtime(catalog, inventory)
@@ -70,13 +80,22 @@ def list_gates(
     if not rows and not as_json:
         console.print(f"no {'' if status == 'all' else status + ' '}gates")
         return
-    emit(rows, as_json=as_json, title=f"Gates ({status})")
+    if not as_json and not wide:
+        shown = short_ids([r["gate"] for r in rows])
+        for row in rows:
+            row["gate"] = shown[row["gate"]]
+            row["model"] = f"{row['model']} v{row['version']}"
+            row["due"] = _short_when(row["due_at"])
+    narrow = ["gate", "model", "kind", "status", "approvals", "due"]
+    emit(rows, as_json=as_json, title=f"Gates ({status})", narrow=narrow, wide=wide)
 
 
 def gate_detail(rt: Runtime, gate: Gate) -> dict[str, Any]:
     from prodcontrol import decisions
 
     detail = gate.model_dump(mode="json")
+    if gate.kind == "finding":  # nobody requested it: it is opened for the owner kept out
+        detail = {("opened_for" if k == "requested_by" else k): v for k, v in detail.items()}
     detail["decisions"] = [
         f"{d.person} {d.decision} via {d.channel} at {_when(d.decided_at)}"
         + (f": {d.reason}" if d.reason else "")
@@ -102,7 +121,8 @@ def show_gate(
 ) -> None:
     """One gate: its policy, the decisions so far, who could still decide, what it did."""
     rt = runtime(catalog, inventory)
-    emit_object(gate_detail(rt, rt.store.get_gate(gate_id)), as_json=as_json, title="Gate")
+    gate = rt.store.get_gate(ids.gate_id(rt, gate_id))
+    emit_object(gate_detail(rt, gate), as_json=as_json, title="Gate")
 
 
 def _decide(
@@ -118,7 +138,12 @@ def _decide(
 ) -> None:
     from prodcontrol import decisions
 
+    if not reason.strip():
+        raise UsageError(
+            f'gates {value}: give --reason "..." (why you {value}; it is kept as evidence)'
+        )
     rt = runtime(catalog, inventory)
+    gate_id = ids.gate_id(rt, gate_id)
     actor = acting(
         rt,
         as_person,
@@ -158,7 +183,7 @@ def _decide(
 def approve(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     gate_id: GateArg,
     person: AsOpt = None,
-    reason: Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")] = "",
+    reason: Annotated[str, typer.Option("--reason", help="Why; kept as evidence (required).")] = "",
     break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
@@ -249,6 +274,7 @@ def grant(  # noqa: PLR0917 - typer maps each parameter to an argument or option
 
     expires_at, valid_for = _expiry(until, days)
     rt = runtime(catalog, inventory)
+    finding_id = ids.finding_id(rt, finding_id)
     actor = acting(
         rt,
         person,
@@ -270,12 +296,13 @@ def grant(  # noqa: PLR0917 - typer maps each parameter to an argument or option
 
 
 @waivers_app.command("list")
-def list_waivers(
+def list_waivers(  # noqa: PLR0917 - typer maps each parameter to an option
     model: Annotated[str | None, typer.Option("--model", help="Only this model.")] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Include expired and revoked waivers.")
     ] = False,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
 ) -> None:
@@ -287,7 +314,13 @@ def list_waivers(
     if not rows and not as_json:
         console.print("no active waivers" if not show_all else "no waivers")
         return
-    emit(rows, as_json=as_json, title="Waivers")
+    if not as_json and not wide:
+        shown = short_ids([r["waiver"] for r in rows])
+        for row in rows:
+            row["waiver"] = shown[row["waiver"]]
+            row["until"] = (row["expires_at"] or "-")[:10]
+    narrow = ["waiver", "model", "control", "state", "until"]
+    emit(rows, as_json=as_json, title="Waivers", narrow=narrow, wide=wide)
 
 
 @waivers_app.command("revoke")
@@ -304,6 +337,7 @@ def revoke(  # noqa: PLR0917 - typer maps each parameter to an argument or optio
     from prodcontrol import waivers
 
     rt = runtime(catalog, inventory)
+    waiver_id = ids.waiver_id(rt, waiver_id)
     actor = acting(
         rt, person, break_glass=break_glass, reason=reason, command=f"waivers revoke {waiver_id}"
     )

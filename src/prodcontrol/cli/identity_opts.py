@@ -7,6 +7,7 @@ can no longer be used to speak for someone else.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -51,7 +52,8 @@ def acting(
             f"--as {as_person}, but {TOKEN_ENV} is {actor.person}'s token; a person decides "
             f"only as themselves: drop --as or use {as_person}'s own token"
         )
-    return actor
+    # the account it ran from too: a later break-glass from it cannot be a second person
+    return replace(actor, credential=f"{actor.credential} on {identity.cli_operator()}")
 
 
 def optional_actor(rt: Runtime) -> Actor | None:

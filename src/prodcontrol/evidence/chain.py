@@ -1,46 +1,31 @@
 """The hash chain over the event log: pure functions, no database.
 
 Each entry's hash is ``SHA-256(prev_hash + canonical JSON of the entry)``, so changing, removing,
-inserting or reordering any entry changes every hash after it. The canonical form (sorted keys,
-no spaces, UTF-8, datetimes as ISO-8601 UTC with microseconds) is fixed here so that a verifier
-written in another language can recompute it.
+inserting or reordering any entry changes every hash after it. The canonical form is RFC 8785
+(see :mod:`prodcontrol.evidence.canonical`), so that a verifier written in another language can
+recompute it; entries of stores written before it keep their legacy format 1.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from prodcontrol.clock import ensure_utc
+from prodcontrol.evidence.canonical import (
+    CURRENT_FORMAT,
+    FORMATS,
+    LEGACY_FORMAT,
+    canonical_json,
+    encode,
+    format_datetime,
+)
 from prodcontrol.evidence.records import ChainReport, Event
 
 GENESIS = "0" * 64
 
-
-def format_datetime(value: datetime) -> str:
-    """The one textual form of an instant used in hashes: ``2026-11-02T09:00:00.000000Z``."""
-    return ensure_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _default(value: object) -> str:
-    if isinstance(value, datetime):
-        return format_datetime(value)
-    raise TypeError(f"{type(value).__name__} cannot be part of evidence; convert it to JSON first")
-
-
-def canonical_json(value: Any) -> str:
-    """JSON that two writers of the same value always spell the same way (NaN is refused)."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_default,
-    )
+__all__ = ["GENESIS", "canonical_json", "entry_hash", "format_datetime", "hash_of", "verify_chain"]
 
 
 def entry_hash(  # noqa: PLR0917 - positional on purpose: the hash covers these, in this order
@@ -52,19 +37,25 @@ def entry_hash(  # noqa: PLR0917 - positional on purpose: the hash covers these,
     subject_id: str,
     model: str | None,
     payload: dict[str, Any],
+    fmt: int = CURRENT_FORMAT,
 ) -> str:
-    """SHA-256 (hex) of the previous hash followed by the canonical body of this entry."""
-    body = canonical_json(
-        {
-            "seq": seq,
-            "at": format_datetime(at),
-            "kind": kind,
-            "subject_type": subject_type,
-            "subject_id": subject_id,
-            "model": model,
-            "payload": payload,
-        }
-    )
+    """SHA-256 (hex) of the previous hash followed by the canonical body of this entry.
+
+    Format 2 bodies are RFC 8785 and name their format, so an entry cannot be passed off as
+    written in another one; format 1 bodies are the pre-RFC 8785 form of older stores.
+    """
+    document: dict[str, Any] = {
+        "seq": seq,
+        "at": format_datetime(at),
+        "kind": kind,
+        "subject_type": subject_type,
+        "subject_id": subject_id,
+        "model": model,
+        "payload": payload,
+    }
+    if fmt != LEGACY_FORMAT:
+        document["format"] = fmt
+    body = encode(document, fmt)
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
@@ -79,11 +70,17 @@ def hash_of(event: Event) -> str:
         event.subject_id,
         event.model,
         event.payload,
+        event.format,
     )
 
 
-def _check(event: Event, expected_seq: int, prev_hash: str) -> str | None:
+def _check(event: Event, expected_seq: int, prev_hash: str, fmt: int) -> str | None:
     """Why ``event`` cannot follow the chain so far, or None if it can."""
+    if event.format not in FORMATS or event.format < fmt:
+        return (
+            f"entry is in evidence format {event.format} after an entry in format {fmt}: "
+            "formats only move forward, so the entry was rewritten"
+        )
     if event.seq != expected_seq:
         return (
             f"expected entry {expected_seq} but found {event.seq}: entries were removed, "
@@ -111,8 +108,9 @@ def verify_chain(
     entry follows: the genesis, or the last entry a recorded purge removed.
     """
     seq, head = start
+    fmt = LEGACY_FORMAT
     for event in events:
-        reason = _check(event, seq + 1, head)
+        reason = _check(event, seq + 1, head, fmt)
         if reason is not None:
             return ChainReport(
                 ok=False,
@@ -122,7 +120,7 @@ def verify_chain(
                 first_bad_seq=event.seq,
                 reason=reason,
             )
-        seq, head = event.seq, event.hash
+        seq, head, fmt = event.seq, event.hash, event.format
     if expected_head is not None and expected_head != (seq, head):
         want_seq, want_hash = expected_head
         return ChainReport(

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from prodcontrol.evidence.anchor import check_anchors
+from prodcontrol.evidence.anchor import check_anchoring, check_anchors
 from prodcontrol.evidence.chain import latest_records
 from prodcontrol.evidence.records import Artifact, ChainReport, Event, Record
+from prodcontrol.evidence.retention import check_purges
+from prodcontrol.evidence.signatures import SigningReport, check_signatures
 
 if TYPE_CHECKING:
     from prodcontrol.evidence.port import EvidenceStore
+    from prodcontrol.evidence.signing import VerifyKey
     from prodcontrol.ports import AnchorSink
 
 
@@ -30,7 +34,10 @@ class VerifyReport(Record):
     rows_checked: int
     artifacts_checked: int
     anchors_checked: int
+    newest_anchor: dict[str, int] = Field(default_factory=dict, description="sink -> entry")
+    signing: SigningReport
     problems: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
 
 
 def file_sha256(path: Path) -> str:
@@ -83,20 +90,51 @@ def _name(event: Event) -> str:
     return f"{event.kind} {event.subject_type} {event.subject_id}{model}"
 
 
-def verify_evidence(store: EvidenceStore, anchors: Sequence[AnchorSink] = ()) -> VerifyReport:
-    """Everything ``evidence verify`` checks, in the order a reviewer would want it named."""
+class VerifyPolicy(Record):
+    """What verify holds the store to, from the settings."""
+
+    now: datetime
+    anchor_max_age: timedelta = timedelta(days=1)
+    retention_days: int = 183
+
+
+def verify_evidence(
+    store: EvidenceStore,
+    anchors: Sequence[AnchorSink] = (),
+    trusted: Sequence[VerifyKey] = (),
+    policy: VerifyPolicy | None = None,
+) -> VerifyReport:
+    """Everything ``evidence verify`` checks, in the order a reviewer would want it named.
+
+    ``trusted`` are the public keys from outside the database (the configured signing key's,
+    ``evidence_public_key``); without one, signatures are only checked for consistency.
+    ``policy`` sets the instant and the limits anchors and purges are checked against.
+    """
+    policy = policy or VerifyPolicy(now=datetime.now(UTC))
     report = store.verify()
-    events = store.events()
-    start_seq = events[0].seq - 1 if events else 0
+    head = report.recorded_head
+    events = [e for e in store.events() if e.seq <= head[0]]
+    start_seq = report.start_seq
+    signing = check_signatures(events, report.head_signatures, head, start_seq, trusted)
     artifacts = logged_artifacts(events)
     artifact_problems = [p for a in artifacts if (p := artifact_problem(a)) is not None]
-    read = [a for sink in anchors for a in sink.read_anchors()]
+    by_sink = {sink.name: sink.read_anchors() for sink in anchors}
+    read = [a for found in by_sink.values() for a in found]
     hashes = {e.seq: e.hash for e in events}
     anchor_problems = check_anchors(read, hashes, start_seq, report.chain.head_seq)
+    anchoring = check_anchoring(events, by_sink, start_seq, policy.now, policy.anchor_max_age)
+    purges = check_purges(
+        events,
+        read,
+        policy.retention_days,
+        {s.seq for s in report.head_signatures},
+        signing.state != "unsigned",
+    )
     problems: list[str] = []
     if not report.chain.ok:
         problems.append(describe_entry(events, report.chain.first_bad_seq, report.chain.reason))
-    problems += report.mismatches + artifact_problems + anchor_problems
+    problems += signing.problems + purges + report.mismatches + artifact_problems
+    problems += anchor_problems + anchoring.problems
     return VerifyReport(
         ok=not problems,
         first_broken=problems[0] if problems else None,
@@ -104,5 +142,8 @@ def verify_evidence(store: EvidenceStore, anchors: Sequence[AnchorSink] = ()) ->
         rows_checked=report.rows_checked,
         artifacts_checked=len(artifacts),
         anchors_checked=len(read),
+        newest_anchor=anchoring.newest,
+        signing=signing,
         problems=problems,
+        warnings=anchoring.warnings,
     )

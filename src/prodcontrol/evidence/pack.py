@@ -6,31 +6,33 @@ Layout::
     evidence.jsonl      every log entry in scope, exactly as chained
     chain.jsonl         every link of the whole log (seq, prev_hash, hash): proves continuity
     artifacts/...       the Evidently HTML and JSON reports of the runs in scope
-    manifest.json       SHA-256 of every other file, the chain start and head, the anchors
+    manifest.json       every other member with its size and SHA-256, the entry count, the
+                        chain start and signed head, the key timeline, the anchors, whether
+                        the store verified at export; signed (Ed25519 over RFC 8785 JSON)
 
-:func:`verify_pack` needs nothing but the zip: the files against the manifest, the links from
-start to head, each entry in scope against its link (recomputing its hash), and each artifact
-against the hash the log recorded for it.
+:func:`verify_pack` needs nothing but the zip, and runs the same self-contained checker a
+regulator runs without prodcontrol (:mod:`prodcontrol.evidence.packcheck`, copied to
+``tools/verify_pack.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zipfile
-import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.config import Config
 from prodcontrol.clock import ensure_utc
+from prodcontrol.evidence import packcheck
 from prodcontrol.evidence.anchor import Anchor
-from prodcontrol.evidence.chain import GENESIS, canonical_json, hash_of, latest_records
+from prodcontrol.evidence.canonical import format_datetime
+from prodcontrol.evidence.chain import GENESIS, canonical_json
 from prodcontrol.evidence.frameworks import ClauseRow, framework_ids, framework_view
 from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.evidence.records import (
@@ -43,14 +45,18 @@ from prodcontrol.evidence.records import (
     Event,
     Finding,
     Gate,
+    HeadSignature,
     Notification,
     Record,
     Verdict,
     Waiver,
 )
+from prodcontrol.evidence.signatures import KeyEntry, key_entries
+from prodcontrol.evidence.signing import SigningKey, VerifyKey
 
-FORMAT = "prodcontrol-evidence-pack/1"
+FORMAT = "prodcontrol-evidence-pack/2"
 MANIFEST = "manifest.json"
+MANIFEST_TYPE = packcheck.MANIFEST_TYPE
 RIGHTS = ("deploy", "change", "exception", "escalation_outcome", "shutdown", "use_case", "funding")
 
 
@@ -80,18 +86,30 @@ class ManifestFile(Record):
     size: int
 
 
+class StoreCheck(Record):
+    """Whether the store verified when the pack was exported (``--allow-broken`` otherwise)."""
+
+    ok: bool = True
+    problems: list[str] = Field(default_factory=list)
+    allowed_broken: bool = False
+
+
 class Manifest(Record):
     format: str = FORMAT
     created_at: datetime
     scope: Scope
+    entry_count: int = Field(description="links in chain.jsonl")
     chain_start: Link = Field(description="the entry the log starts after (seq 0: genesis)")
     chain_head: Link
+    head_signature: HeadSignature | None = None
+    keys: list[KeyEntry] = Field(default_factory=list)
     anchors: list[Anchor] = Field(default_factory=list)
     artifacts: dict[str, str] = Field(
         default_factory=dict, description="artifact id -> its path in the pack"
     )
     missing_artifacts: list[str] = Field(default_factory=list)
-    files: dict[str, ManifestFile]
+    store_verified: StoreCheck = Field(default_factory=StoreCheck)
+    members: dict[str, ManifestFile]
 
 
 class _View(BaseModel):
@@ -137,6 +155,9 @@ class PackContents(_View):
     chain_start: Link
     chain_head: Link
     anchors: list[Anchor]
+    head_signature: HeadSignature | None
+    keys: list[KeyEntry]
+    store_check: StoreCheck
     models: list[ModelView]
     controls: list[dict[str, Any]]
     frameworks: dict[str, list[ClauseRow]]
@@ -182,7 +203,13 @@ def _gate_view(store: EvidenceStore, gate: Gate) -> GateView:
 
 
 def collect(
-    store: EvidenceStore, config: Config, scope: Scope, now: datetime, anchors: list[Anchor]
+    store: EvidenceStore,
+    config: Config,
+    scope: Scope,
+    now: datetime,
+    anchors: list[Anchor],
+    *,
+    store_check: StoreCheck | None = None,
 ) -> PackContents:
     """Read everything in ``scope`` from the store, in one pass per kind of record."""
     events = store.events()
@@ -192,6 +219,8 @@ def collect(
         start = Link(seq=first.seq - 1, prev_hash="", hash=first.prev_hash)
     links = [Link(seq=e.seq, prev_hash=e.prev_hash, hash=e.hash) for e in events]
     head = links[-1] if links else start
+    signatures = store.head_signatures(after_seq=max(head.seq - 1, 0))
+    head_signature = next((s for s in signatures if (s.seq, s.hash) == (head.seq, head.hash)), None)
     runs = store.list_runs(model=scope.model, since=scope.since, until=scope.until)
     run_ids = {r.id for r in runs}
     run_views = []
@@ -246,6 +275,9 @@ def collect(
         chain_start=start,
         chain_head=head,
         anchors=anchors,
+        head_signature=head_signature,
+        keys=key_entries(events),
+        store_check=store_check or StoreCheck(),
         models=model_views(config, scope.model),
         controls=[
             {
@@ -285,47 +317,90 @@ def artifact_member(artifact: Artifact) -> str:
 # --------------------------------------------------------------------------- writing
 
 
-def _jsonl(items: Iterable[BaseModel]) -> bytes:
-    return "".join(canonical_json(i.model_dump(mode="json")) + "\n" for i in items).encode()
+class _Member:
+    """A zip member being written: hashed and counted as it streams."""
+
+    def __init__(self, archive: zipfile.ZipFile, name: str) -> None:
+        self.name = name
+        self._handle = archive.open(name, "w", force_zip64=True)
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._digest.update(data)
+        self.size += len(data)
+        self._handle.write(data)
+
+    def close(self) -> ManifestFile:
+        self._handle.close()
+        return ManifestFile(sha256=self._digest.hexdigest(), size=self.size)
+
+
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(size):
+            yield chunk
+
+
+def _line(item: BaseModel) -> bytes:
+    data = item.model_dump(mode="json")
+    if isinstance(item, Event):
+        data["at"] = format_datetime(item.at)  # the spelling the entry was hashed with
+    return (canonical_json(data) + "\n").encode()
 
 
 def write_pack(
-    contents: PackContents, out: Path, render_index: Callable[[PackContents], str]
+    contents: PackContents,
+    out: Path,
+    render_index: Callable[[PackContents], str],
+    signer: SigningKey | None = None,
 ) -> Manifest:
-    """Write the zip; returns its manifest."""
-    files: dict[str, bytes] = {
-        "index.html": render_index(contents).encode("utf-8"),
-        "evidence.jsonl": _jsonl(contents.events),
-        "chain.jsonl": _jsonl(contents.links),
-    }
-    members: dict[str, str] = {}
+    """Stream the members into the zip, then the manifest, signed with ``signer``."""
+    members: dict[str, ManifestFile] = {}
+    artifacts: dict[str, str] = {}
     missing: list[str] = []
-    for view in contents.runs:
-        for artifact, member in view.artifacts:
-            source = Path(artifact.path)
-            if member is None or not source.is_file():
-                missing.append(f"artifact {artifact.id} ({artifact.name}): {artifact.path}")
-                continue
-            files[member] = source.read_bytes()
-            members[artifact.id] = member
-    manifest = Manifest(
-        created_at=contents.created_at,
-        scope=contents.scope,
-        chain_start=contents.chain_start,
-        chain_head=contents.chain_head,
-        anchors=contents.anchors,
-        artifacts=members,
-        missing_artifacts=missing,
-        files={
-            name: ManifestFile(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
-            for name, data in sorted(files.items())
-        },
-    )
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in sorted(files.items()):
-            archive.writestr(name, data)
-        archive.writestr(MANIFEST, manifest.model_dump_json(indent=2))
+
+        def put(name: str, chunks: Iterable[bytes]) -> None:
+            member = _Member(archive, name)
+            for chunk in chunks:
+                member.write(chunk)
+            members[name] = member.close()
+
+        put("index.html", [render_index(contents).encode("utf-8")])
+        put("evidence.jsonl", (_line(e) for e in contents.events))
+        put("chain.jsonl", (_line(link) for link in contents.links))
+        for view in contents.runs:
+            for artifact, name in view.artifacts:
+                source = Path(artifact.path)
+                if name is None or not source.is_file():
+                    missing.append(f"artifact {artifact.id} ({artifact.name}): {artifact.path}")
+                    continue
+                put(name, _chunks(source))
+                artifacts[artifact.id] = name
+        manifest = Manifest(
+            created_at=contents.created_at,
+            scope=contents.scope,
+            entry_count=len(contents.links),
+            chain_start=contents.chain_start,
+            chain_head=contents.chain_head,
+            head_signature=contents.head_signature,
+            keys=contents.keys,
+            anchors=contents.anchors,
+            artifacts=artifacts,
+            missing_artifacts=missing,
+            store_verified=contents.store_check,
+            members=dict(sorted(members.items())),
+        )
+        body = manifest.model_dump(mode="json")
+        document: dict[str, Any] = dict(body)
+        if signer is not None:
+            document["signature"] = {
+                "key_id": signer.key_id,
+                "signature": signer.sign({"type": MANIFEST_TYPE, "manifest": body}),
+            }
+        archive.writestr(MANIFEST, json.dumps(document, indent=2, ensure_ascii=False))
     return manifest
 
 
@@ -338,121 +413,28 @@ class PackReport(Record):
     files_checked: int = 0
     entries_checked: int = 0
     artifacts_checked: int = 0
-    chain_head: Link | None = None
-    anchors: list[Anchor] = Field(default_factory=list)
+    signed_by: str | None = None
+    trusted: bool = False
+    chain_head: dict[str, Any] | None = None
+    anchors: list[dict[str, Any]] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
 
 
-def _broken(problem: str) -> PackReport:
-    return PackReport(ok=False, first_broken=problem, problems=[problem])
-
-
-def verify_pack(data: bytes) -> PackReport:
-    """Check a pack with no database: every file, the chain, the entries, the artifacts."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = set(archive.namelist())
-            if MANIFEST not in names:
-                return _broken(f"{MANIFEST} is missing: this is not an evidence pack")
-            files = {name: archive.read(name) for name in names}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        return _broken(f"the zip itself is damaged ({exc}): it was changed after export")
-    try:
-        manifest = Manifest.model_validate_json(files[MANIFEST])
-    except ValidationError as exc:
-        return _broken(f"{MANIFEST} is not a valid manifest: {exc.errors()[0]['msg']}")
-    problems = _file_problems(manifest, files)
-    _, events, entry_problems = _chain_problems(manifest, files)
-    problems += entry_problems
-    problems += [
-        f"artifact {m}: missing when the pack was exported" for m in manifest.missing_artifacts
-    ]
-    artifact_problems, checked = _artifact_problems(manifest, events, files)
-    problems += artifact_problems
+def verify_pack(source: Path | bytes, trusted: VerifyKey | None = None) -> PackReport:
+    """Check a pack with no database (see :mod:`prodcontrol.evidence.packcheck`)."""
+    report = packcheck.verify_pack(source, trusted.public if trusted is not None else None)
+    data = report.as_dict()
     return PackReport(
-        ok=not problems,
-        first_broken=problems[0] if problems else None,
-        files_checked=len(manifest.files),
-        entries_checked=len(events),
-        artifacts_checked=checked,
-        chain_head=manifest.chain_head,
-        anchors=manifest.anchors,
-        problems=problems,
+        ok=report.ok,
+        first_broken=data["first_broken"],
+        files_checked=report.files_checked,
+        entries_checked=report.entries_checked,
+        artifacts_checked=report.artifacts_checked,
+        signed_by=report.signed_by,
+        trusted=report.trusted,
+        chain_head=report.head,
+        anchors=report.anchors,
+        problems=report.problems,
+        notes=report.notes,
     )
-
-
-def _file_problems(manifest: Manifest, files: dict[str, bytes]) -> list[str]:
-    problems = []
-    for name, expected in manifest.files.items():
-        data = files.get(name)
-        if data is None:
-            problems.append(f"file {name}: listed in the manifest but missing from the pack")
-        elif hashlib.sha256(data).hexdigest() != expected.sha256:
-            problems.append(f"file {name}: sha256 differs from the manifest (the file was changed)")
-    problems += [
-        f"file {name}: in the pack but not in the manifest (added after export)"
-        for name in sorted(set(files) - set(manifest.files) - {MANIFEST})
-    ]
-    return problems
-
-
-def _read_jsonl(
-    data: bytes, cls: type[Link] | type[Event], name: str
-) -> tuple[list[Any], list[str]]:
-    items: list[Any] = []
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
-        try:
-            items.append(cls.model_validate(json.loads(line)))
-        except (ValueError, ValidationError):
-            return items, [f"{name} line {number}: not a valid entry"]
-    return items, []
-
-
-def _chain_problems(
-    manifest: Manifest, files: dict[str, bytes]
-) -> tuple[list[Link], list[Event], list[str]]:
-    links, problems = _read_jsonl(files.get("chain.jsonl", b""), Link, "chain.jsonl")
-    events, more = _read_jsonl(files.get("evidence.jsonl", b""), Event, "evidence.jsonl")
-    problems += more
-    seq, head = manifest.chain_start.seq, manifest.chain_start.hash
-    for link in links:
-        if link.seq != seq + 1 or link.prev_hash != head:
-            problems.append(
-                f"entry {link.seq}: does not follow entry {seq} in chain.jsonl (entries were "
-                "removed, inserted or reordered)"
-            )
-            break
-        seq, head = link.seq, link.hash
-    if (seq, head) != (manifest.chain_head.seq, manifest.chain_head.hash):
-        problems.append(
-            f"entry {seq}: the chain ends here but the manifest's head is entry "
-            f"{manifest.chain_head.seq}"
-        )
-    by_seq = {link.seq: link for link in links}
-    for event in events:
-        link = by_seq.get(event.seq)
-        if hash_of(event) != event.hash or link is None or link.hash != event.hash:
-            problems.append(
-                f"entry {event.seq} ({event.kind} {event.subject_type} {event.subject_id}): "
-                "its content does not match its hash in the chain (the entry was edited)"
-            )
-            break
-    return links, events, problems
-
-
-def _artifact_problems(
-    manifest: Manifest, events: list[Event], files: dict[str, bytes]
-) -> tuple[list[str], int]:
-    problems, checked = [], 0
-    for (kind, ident), record in latest_records(events).items():
-        member = manifest.artifacts.get(ident)
-        if kind != "artifact" or member is None:
-            continue
-        checked += 1
-        data = files.get(member)
-        if data is None or hashlib.sha256(data).hexdigest() != record.get("sha256"):
-            problems.append(
-                f"artifact {ident} ({record.get('name')}): {member} does not match the sha256 "
-                "the log recorded for it"
-            )
-    return problems, checked

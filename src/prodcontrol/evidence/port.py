@@ -36,6 +36,7 @@ from prodcontrol.evidence.records import (
     Gate,
     GateIn,
     GateStatus,
+    HeadSignature,
     Notification,
     NotificationIn,
     NotificationStatus,
@@ -358,6 +359,14 @@ class EvidenceStore(Protocol):
 
     def chain_head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the newest entry; ``(0, GENESIS)`` for an empty log."""
+        ...
+
+    def latest_event(self, kind: str) -> Event | None:
+        """The newest entry of ``kind`` (the last anchoring, say), or None."""
+        ...
+
+    def head_signatures(self, after_seq: int = 0) -> list[HeadSignature]:
+        """The signatures of committed heads after ``after_seq``, oldest first."""
         ...
 
     def verify(self) -> EvidenceReport:

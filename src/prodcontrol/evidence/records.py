@@ -338,6 +338,17 @@ class Event(Record):
     payload: JsonDict
     prev_hash: Sha256Hex
     hash: Sha256Hex
+    format: int = Field(2, description="canonical form of the hashed body: 1 legacy, 2 RFC 8785")
+
+
+class HeadSignature(Record):
+    """A signature over the chain head ``(seq, hash)`` made when that head was committed."""
+
+    seq: int = Field(ge=0)
+    hash: str
+    key_id: str
+    signature: str
+    from_seq: int = Field(0, ge=0, description="the head the commit started from")
 
 
 class ChainReport(Record):
@@ -358,3 +369,8 @@ class EvidenceReport(Record):
     chain: ChainReport
     rows_checked: int
     mismatches: list[str] = Field(default_factory=list)
+    start_seq: int = Field(0, description="the entry the log starts after (a recorded purge)")
+    recorded_head: tuple[int, str] = Field((0, "0" * 64), description="the head row, as stored")
+    head_signatures: list[HeadSignature] = Field(
+        default_factory=list, description="the signed heads, read in the same snapshot"
+    )

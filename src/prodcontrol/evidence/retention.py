@@ -5,13 +5,18 @@ months; ``Settings.retention_days`` (default 183) is that floor. A purge removes
 log (every entry before a date) together with the rows only those entries describe, and then
 appends one ``evidence.purged`` entry naming the last removed entry. The chain is verified from
 there on, so a purge is visible and a prefix cut without one is reported as tampering.
+
+A purge is honest only if it can be checked: its entry names the anchor that shows the removed
+entries existed (an anchor in a sink outside the database, at or after the last removed entry),
+it carries the key entries it removed (so signatures stay checkable), its commit is signed in a
+signed store, and its date respects ``retention_days``. :func:`check_purges` checks all four.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -19,6 +24,9 @@ from prodcontrol.clock import ensure_utc
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence.chain import GENESIS
 from prodcontrol.evidence.records import Event, Record
+
+if TYPE_CHECKING:
+    from prodcontrol.evidence.anchor import Anchor
 
 PURGE_KIND = "evidence.purged"
 PURGE_SUBJECT = "evidence"
@@ -38,6 +46,13 @@ class PurgeReport(Record):
     )
     run_ids: list[str] = Field(default_factory=list)
     artifact_paths: list[str] = Field(default_factory=list)
+    retention_days: int = 0
+    anchor: dict[str, Any] | None = Field(
+        None, description="the anchor (seq, hash, where) that covers the last removed entry"
+    )
+    keys: list[dict[str, Any]] = Field(
+        default_factory=list, description="key entries the purge removed, kept for verify"
+    )
     event_seq: int | None = Field(None, description="the evidence.purged entry, if one was written")
 
     @property
@@ -76,3 +91,51 @@ def chain_start(first: Event | None, purges: Iterable[Event]) -> tuple[int, str]
         if through == first.seq - 1 and isinstance(digest, str):
             return int(through), digest
     return 0, GENESIS
+
+
+def check_purges(
+    events: Iterable[Event],
+    anchors: Iterable[Anchor],
+    retention_days: int,
+    signed_seqs: set[int],
+    signed_store: bool,
+) -> list[str]:
+    """Why each recorded purge cannot be trusted: date, anchor, signature."""
+    held = {(a.seq, a.hash) for a in anchors if not a.deleted}
+    problems = []
+    for event in events:
+        if event.kind != PURGE_KIND:
+            continue
+        label = f"entry {event.seq} (a purge of entries up to {event.payload.get('through_seq')})"
+        try:
+            before = datetime.fromisoformat(str(event.payload.get("before")))
+        except ValueError:
+            problems.append(f"{label}: names no valid date; it was not written by prodcontrol")
+            continue
+        oldest_allowed = ensure_utc(event.at) - timedelta(days=retention_days)
+        if ensure_utc(before) > oldest_allowed:
+            problems.append(
+                f"{label}: removed evidence before {ensure_utc(before):%Y-%m-%d}, inside the "
+                f"retention period of {retention_days} days on {ensure_utc(event.at):%Y-%m-%d}: "
+                "an honest purge refuses that"
+            )
+        anchor = event.payload.get("anchor")
+        through = int(event.payload.get("through_seq") or 0)
+        if not isinstance(anchor, dict):
+            if held or signed_store:
+                problems.append(
+                    f"{label}: names no anchor of the removed entries, so nothing outside the "
+                    "database shows what was removed"
+                )
+        elif int(anchor.get("seq", -1)) < through:
+            problems.append(f"{label}: its anchor (entry {anchor.get('seq')}) is older than it")
+        elif held and (anchor.get("seq"), anchor.get("hash")) not in held:
+            problems.append(
+                f"{label}: the anchor it names (entry {anchor.get('seq')} in "
+                f"{anchor.get('where')}) is in no anchor sink"
+            )
+        if signed_store and event.seq not in signed_seqs:
+            problems.append(
+                f"{label}: its commit is not signed: the purge was written without the key"
+            )
+    return problems

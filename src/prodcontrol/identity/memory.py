@@ -50,4 +50,5 @@ class InMemoryIdentityStore:
 
     def note_credential(self, gate_id: str, person: str, credential: str, at: datetime) -> None:
         with self._lock:
-            self._credentials.append((gate_id, person, credential))
+            if not any(g == gate_id and p == person for g, p, _ in self._credentials):
+                self._credentials.append((gate_id, person, credential))

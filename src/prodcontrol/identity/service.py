@@ -2,14 +2,17 @@
 per person per gate.
 
 Every channel ends in an :class:`Actor`: the person it proved, and the credential that proved
-it (``token:<id>``, ``slack:<user>``, ``proxy:<value>``, ``airflow:<user>``,
-``break-glass:<os user>@<host>``). A gate counts distinct people *and* distinct credentials, so
-one credential cannot vote twice under two names.
+it (``token:<id>``, ``slack:<user>``, ``proxy:<person>``, ``airflow:<user>``; from the CLI
+followed by `` on <os user>@<host>``, and ``break-glass on <os user>@<host>``). A gate counts
+distinct people *and* distinct credentials: one credential cannot vote twice under two names,
+and a break-glass from an account that already decided on the gate from the CLI is the same
+voter.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import logging
 import socket
 import threading
@@ -62,7 +65,7 @@ class _VerifiedCache:
         self._lock = threading.Lock()
 
     def check(self, token: PersonalToken, secret: str) -> bool:
-        key = (token.id, token.hash, secret)
+        key = (token.id, token.hash, hashlib.sha256(secret.encode()).hexdigest())
         with self._lock:
             if key in self._ok:
                 return True
@@ -192,8 +195,8 @@ def break_glass(
         raise UsageError(f"--as {person!r}: not a person in people.yaml")
     if not reason.strip():
         raise UsageError("--break-glass needs --reason '...': why there is no token")
-    operator = f"{_os_user()}@{socket.gethostname()}"
-    credential = f"break-glass:{operator}"
+    operator = cli_operator()
+    credential = f"break-glass on {operator}"
     event = rt.store.record_event(
         "identity.break_glass",
         "person",
@@ -238,10 +241,29 @@ def _os_user() -> str:
 # ---------------------------------------------------------------- one credential, one vote
 
 
+def cli_operator() -> str:
+    """The OS account and host a CLI command runs from."""
+    return f"{_os_user()}@{socket.gethostname()}"
+
+
+def _split(credential: str) -> tuple[str, str]:
+    primary, _, operator = credential.partition(" on ")
+    return primary, operator
+
+
+def _same_voter(used: str, offered: str) -> bool:
+    """One credential; or a break-glass from the account that already decided from the CLI."""
+    (used_primary, used_op), (primary, operator) = _split(used), _split(offered)
+    if used_primary == primary:
+        return True
+    glass = "break-glass" in (used_primary, primary)
+    return glass and bool(operator) and operator == used_op
+
+
 def check_credential(rt: Runtime, gate_id: str, person: str, credential: str) -> str | None:
     """Why ``credential`` may not decide for ``person`` on the gate, or None when it may."""
     for other, used in rt.identity.credentials_on(gate_id):
-        if used == credential and other != person:
+        if other != person and _same_voter(used, credential):
             return (
                 f"the credential {credential} already decided on this gate as {other}; one "
                 "credential is one vote, so a second person must decide with their own"
@@ -251,3 +273,33 @@ def check_credential(rt: Runtime, gate_id: str, person: str, credential: str) ->
 
 def note_credential(rt: Runtime, gate_id: str, person: str, credential: str, at: datetime) -> None:
     rt.identity.note_credential(gate_id, person, credential, at)
+
+
+# ---------------------------------------------------------------- Airflow users
+
+
+def airflow_actor(rt: Runtime, username: str | None, email: str | None = None) -> Actor:
+    """The person an Airflow user is (HITL answers): exact id or exact e-mail in people.yaml.
+
+    ``username`` may be a person id or an e-mail (Airflow's auth managers use either); ``email``
+    is the user's e-mail when the auth manager knows it. Both must point at the same person;
+    no match, or two different people, is NotAuthenticated: such an answer decides nothing.
+    """
+    people = rt.config.inventory.people
+    by_email = {p.email: p.id for p in people.values() if p.email}
+    found = set()
+    for value in (username, email):
+        if value:
+            if value in people:
+                found.add(value)
+            if value in by_email:
+                found.add(by_email[value])
+    if len(found) != 1:
+        shown = ", ".join(f"{k}={v!r}" for k, v in (("username", username), ("email", email)) if v)
+        why = "matches no one" if not found else f"matches {sorted(found)}"
+        raise NotAuthenticated(
+            f"Airflow user ({shown or 'anonymous'}) {why} in people.yaml: give the Airflow user "
+            "the person's exact id or e-mail from people.yaml"
+        )
+    person = found.pop()
+    return Actor(person=person, credential=f"airflow:{username or email}", via="airflow")

@@ -36,6 +36,7 @@ class DeploymentSpec(BaseModel):
     timezone: str
     parameters: dict[str, Any]
     description: str
+    job_variables: dict[str, Any] = {}
 
 
 def tier_entrypoint(tier: str) -> str:
@@ -43,8 +44,16 @@ def tier_entrypoint(tier: str) -> str:
 
 
 def deployment_specs(rt: Runtime, runtime: RuntimeRef) -> list[DeploymentSpec]:
-    """A sweep deployment per tier (its cron and timezone from tiers.yaml), plus the ticker."""
-    ref = runtime.model_dump(exclude_none=True)
+    """A sweep deployment per tier (its cron and timezone from tiers.yaml), plus the ticker.
+
+    Each carries the non-secret settings as job variables and names its evidence database.
+    """
+    from prodcontrol.orchestration.deployment_settings import database_label, job_env
+
+    ref = runtime.model_copy(update={"database": database_label(rt.settings)}).model_dump(
+        exclude_none=True
+    )
+    job_variables = {"env": job_env(rt.settings)}
     specs = [
         DeploymentSpec(
             name=f"{tier}-tier-controls",
@@ -54,6 +63,7 @@ def deployment_specs(rt: Runtime, runtime: RuntimeRef) -> list[DeploymentSpec]:
             timezone=policy.timezone,
             parameters={"tier": tier, "runtime": ref, "wait_for_gates": True},
             description=f"{policy.title}: controls of every pilot/production {tier}-tier model",
+            job_variables=job_variables,
         )
         for tier, policy in sorted(rt.config.catalog.tiers.items())
     ]
@@ -66,6 +76,7 @@ def deployment_specs(rt: Runtime, runtime: RuntimeRef) -> list[DeploymentSpec]:
             timezone="UTC",
             parameters={"runtime": ref},
             description="expire due gates, advance escalations, resume runs whose gate closed",
+            job_variables=job_variables,
         )
     )
     specs.append(
@@ -77,6 +88,7 @@ def deployment_specs(rt: Runtime, runtime: RuntimeRef) -> list[DeploymentSpec]:
             timezone="UTC",
             parameters={"runtime": ref},
             description="last week's control effectiveness, posted to each tier's risk channel",
+            job_variables=job_variables,
         )
     )
     return specs
@@ -138,6 +150,7 @@ def _deploy_one(spec: DeploymentSpec, work_pool: str, project_dir: Path) -> str:
         parameters=spec.parameters,
         description=spec.description,
         tags=["prodcontrol"],
+        job_variables=spec.job_variables,
         print_next_steps=False,
         ignore_warnings=True,
     )

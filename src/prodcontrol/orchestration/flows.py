@@ -29,8 +29,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.schema import ModelEntry
-from prodcontrol.checks import ControlOutcome, RunContext
-from prodcontrol.orchestration import compute
+from prodcontrol.checks import ControlOutcome, RunContext, result_of
+from prodcontrol.orchestration import compute, outcome
 from prodcontrol.orchestration.gate_wait import SHORT_WAIT_S, wait_for_gate
 from prodcontrol.orchestration.runtimes import RuntimeRef, resolve
 from prodcontrol.runtime import Runtime
@@ -64,6 +64,7 @@ class ModelResult(BaseModel):
     verdicts: dict[str, str] = Field(default_factory=dict)
     findings: int = 0
     blocking: int = 0
+    open_blocking: int = Field(0, description="blocking findings still open (not accepted)")
     gates: list[str] = Field(default_factory=list)
     gate_status: dict[str, str] = Field(default_factory=dict)
     exit_code: int = 0
@@ -174,10 +175,23 @@ def close_run_task(
     rt = resolve(runtime)
     if not ctx.already_finished:
         result = checks.close_run(rt, ctx, [o for o in outcomes if o is not None])
-        return [result.gate_id] if result.gate_id else []
+        gates = [result.gate_id] if result.gate_id else []
+        _show_in_prefect(rt, str(ctx.run_id), gates)
+        return gates
     gates = open_gates(rt, model, str(ctx.run_id), flow_run_id)  # a run recorded alone
     escalation.after_run(rt, ctx.run_id)  # starts only the chain still missing
     return gates
+
+
+def _show_in_prefect(rt: Runtime, run_id: str, gates: list[str]) -> None:
+    """The run's table artifact and its events; a Prefect hiccup never loses the evidence."""
+    try:
+        outcome.publish_run_table(rt, run_id)
+        outcome.emit_findings_opened(result_of(rt, run_id))
+        for gate_id in gates:
+            outcome.emit_gate(rt.store.get_gate(gate_id), "prodcontrol.gate.opened")
+    except Exception as exc:  # the store is the source of truth; the UI is a view of it
+        log.warning("could not show run %s in Prefect: %s", run_id, exc)
 
 
 def open_gates(rt: Runtime, model: str, run_id: str, flow_run_id: str | None) -> list[str]:
@@ -275,6 +289,7 @@ def summarize(rt: Runtime, entry: ModelEntry, ctx: RunContext, gates: list[str])
         verdicts={v.control: v.verdict for v in result.verdicts},
         findings=len(result.findings),
         blocking=sum(f.blocking for f in result.findings),
+        open_blocking=sum(f.blocking and f.status == "open" for f in result.findings),
         gates=gates,
         gate_status={g: rt.store.get_gate(g).status for g in gates},
         exit_code=result.exit_code,
@@ -355,8 +370,12 @@ def control_flow(
     idempotency_key: str | None = None,
     short_wait_s: float = SHORT_WAIT_S,
     retry_delay_s: float = RETRY_DELAY_S,
-) -> ModelResult:
-    """Run one model's tier controls once, record them, open and wait on its gates."""
+) -> Any:
+    """Run one model's tier controls once, record them, open and wait on its gates.
+
+    Ends in a named state (:mod:`.outcome`) whose result is the ModelResult: call it through
+    :func:`run_control` to get the result whatever the outcome.
+    """
     ref = runtime or RuntimeRef()
     rt = resolve(ref)
     entry = rt.config.model(model)
@@ -373,6 +392,13 @@ def control_flow(
     )
     if wait_for_gates and result.status != "failed":
         _wait_for_gates(rt, [result], short_wait_s)
+    return outcome.final_state([result], result)
+
+
+def run_control(model: str, **options: Any) -> ModelResult:
+    """Run :func:`control_flow` and return its result, whether its final state is
+    Completed or Failed (a blocking outcome)."""
+    result: ModelResult = outcome.report_of(control_flow(model, return_state=True, **options))
     return result
 
 
@@ -391,8 +417,11 @@ def sweep_flow(
     slot: str | None = None,
     short_wait_s: float = SHORT_WAIT_S,
     retry_delay_s: float = RETRY_DELAY_S,
-) -> SweepReport:
+) -> Any:
     """Every pilot/production model of ``tier`` (or of every tier) due in this schedule slot.
+
+    Ends in a named state (:mod:`.outcome`) whose result is the SweepReport; :func:`run_sweep`
+    returns the report whatever the outcome.
 
     One model's failure (its data gone, a bug in a check) is reported in its row and never stops
     the others.
@@ -415,12 +444,14 @@ def sweep_flow(
     )
     if wait_for_gates:
         _wait_for_gates(rt, [r for r in results if r.status != "failed"], short_wait_s)
-    return SweepReport(
+    report = SweepReport(
         tier=tier,
         slot=slots.get(tier) if tier else None,
         flow_run_id=flow_run_id,
         results=results,
     )
+    slot_text = ", ".join(sorted(set(slots.values()))) or None
+    return outcome.final_state(results, report, slot=slot_text)
 
 
 def run_sweep(
@@ -435,14 +466,16 @@ def run_sweep(
     """Run the sweep flow with a thread pool sized for ``processes`` measurement workers."""
     procs = default_processes() if processes is None else processes
     configured = sweep_flow.with_options(task_runner=thread_runner(procs))
-    report: SweepReport = configured(
+    state = configured(
         tier=tier,
         runtime=runtime,
         processes=procs,
         wait_for_gates=wait_for_gates,
         slot=slot,
         retry_delay_s=retry_delay_s,
+        return_state=True,
     )
+    report: SweepReport = outcome.report_of(state)
     return report
 
 

@@ -17,7 +17,10 @@ exits and, once resumed, is started again, finds its control run already recorde
 idempotency key and its gate already opened, and goes straight on.
 
 A person can also resume the run from the Prefect UI by filling in the :class:`GateInput`
-form; that counts as a decision through the ``web`` channel, under the same rules.
+form with their personal token (checked like the CLI's ``PRODCONTROL_TOKEN``: the token says
+who decides, never a name typed in); that counts as a decision through the ``web`` channel,
+under the same rules. The answer is deleted from Prefect once read, so the token is not kept
+there; a bad token is refused and recorded, and the run goes on waiting.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from typing import Any, Literal
 from uuid import UUID
 
 from prefect.input import RunInput
+from pydantic import Field, SecretStr
 
 from prodcontrol import decisions
 from prodcontrol.errors import DecisionRefused, StoreConflict
 from prodcontrol.evidence.records import Gate
+from prodcontrol.identity import service as identity
 from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -51,7 +56,9 @@ class GateInput(RunInput):
 
     gate_id: str = ""
     status: str = ""
-    person: str | None = None
+    token: SecretStr | None = Field(
+        None, description="your personal token (prodcontrol tokens issue): it says who decides"
+    )
     decision: Literal["approve", "reject"] | None = None
     reason: str = ""
 
@@ -112,7 +119,7 @@ def wait_for_gate(
                 answer = pause_flow_run(
                     wait_for_input=GateInput, key=key, timeout=timeout, poll_interval=1
                 )
-        _apply_form_answer(rt, gate, answer)
+        _apply_form_answer(rt, gate, answer, key)
 
 
 def _seconds_left(rt: Runtime, gate: Gate) -> float:
@@ -121,23 +128,49 @@ def _seconds_left(rt: Runtime, gate: Gate) -> float:
     return max(0.0, (gate.due_at - rt.clock.now()).total_seconds())
 
 
-def _apply_form_answer(rt: Runtime, gate: Gate, answer: GateInput | None) -> None:
+def _apply_form_answer(rt: Runtime, gate: Gate, answer: GateInput | None, key: str) -> None:
     """A decision typed into the Prefect UI form goes through the same rules as any other."""
-    if answer is None or answer.decision is None or not answer.person:
+    if answer is None or answer.decision is None:
         return
-    if any(d.person == answer.person for d in rt.store.decisions_for(gate.id)):
+    _forget_answer(key)
+    offered = answer.token.get_secret_value() if answer.token is not None else None
+    try:
+        actor = identity.authenticate(rt, offered)
+    except identity.NotAuthenticated as exc:
+        log.warning("decision from the Prefect UI on gate %s refused: %s", gate.id, exc)
+        rt.store.record_event(
+            "decision_refused",
+            "gate",
+            gate.id,
+            gate.model,
+            {"channel": "prefect_form", "refused": "not_authenticated", "why": str(exc)},
+        )
+        return
+    if any(d.person == actor.person for d in rt.store.decisions_for(gate.id)):
         return  # replayed after a suspend: already recorded
     try:
         decisions.decide(
             rt,
             gate.id,
-            person=answer.person,
+            person=actor.person,
             decision=answer.decision,
             channel="web",
             reason=answer.reason,  # blank: refused and logged, like any channel
+            credential=actor.credential,
         )
     except (DecisionRefused, StoreConflict) as exc:
         log.warning("decision from the Prefect UI on gate %s refused: %s", gate.id, exc)
+
+
+def _forget_answer(key: str) -> None:
+    """Delete the form answer (it holds the person's token) from Prefect's run inputs."""
+    from prefect.input.actions import delete_flow_run_input
+
+    for state in ("paused", "suspended"):
+        try:
+            delete_flow_run_input(key=f"{state}-{key}-response")
+        except Exception:  # absent under this state name; the other one holds it
+            log.debug("no %s answer to delete for %s", state, key)
 
 
 class GateWatcher:

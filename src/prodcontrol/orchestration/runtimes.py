@@ -35,6 +35,8 @@ class RuntimeRef(BaseModel):
     inventory: str | None = None
     factory: str | None = None
     local: str | None = None
+    database: str | None = None
+    """The evidence database a deployment was made for (no password); a run elsewhere refuses."""
 
     @property
     def crosses_processes(self) -> bool:
@@ -77,7 +79,11 @@ def resolve(ref: RuntimeRef | dict[str, Any]) -> Runtime:
     key = ref.key()
     with _lock:
         if key not in _resolved:
-            _resolved[key] = _build(ref)
+            rt = _build(ref)
+            from prodcontrol.orchestration.deployment_settings import check_database
+
+            check_database(ref.database, rt.settings)
+            _resolved[key] = rt
         return _resolved[key]
 
 

@@ -20,7 +20,16 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prodcontrol import __version__
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import load_settings
-from prodcontrol.web import auth, decision_link, evidence, headers, login, metrics, slack
+from prodcontrol.web import (
+    auth,
+    decision_link,
+    evidence,
+    headers,
+    login,
+    metrics,
+    mlflow_webhook,
+    slack,
+)
 from prodcontrol.web import review as review_page
 from prodcontrol.web.session import Signer
 
@@ -63,4 +72,5 @@ def create_app(rt: Runtime | None = None) -> FastAPI:
     app.include_router(evidence.router)
     app.include_router(review_page.router)
     app.include_router(decision_link.router)
+    app.include_router(mlflow_webhook.router)
     return app

@@ -36,7 +36,8 @@ from prodcontrol.web.session import SESSION_COOKIE, Signer
 log = logging.getLogger(__name__)
 
 OPEN_PATHS = ("/healthz", "/login")
-OPEN_PREFIXES = ("/slack/", "/decide/")  # Slack's signature; the signed decision link
+# each checks its own signature: Slack's, the e-mailed decision link's, MLflow's webhook HMAC
+OPEN_PREFIXES = ("/slack/", "/decide/", "/mlflow/webhook")
 READ_ONLY = "web-token"
 
 

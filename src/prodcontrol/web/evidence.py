@@ -282,7 +282,8 @@ def frameworks_page(request: Request, rt: Rt, framework: str = "eu-ai-act") -> H
 @router.get("/pack.zip")
 def pack(request: Request, rt: Rt, model: str | None = None) -> Response:
     from prodcontrol.adapters.mlflow_anchor import anchor_sinks
-    from prodcontrol.evidence.pack import Scope, collect, write_pack
+    from prodcontrol.evidence.integrity import verify_evidence
+    from prodcontrol.evidence.pack import Scope, StoreCheck, collect, write_pack
     from prodcontrol.evidence.period import period
     from prodcontrol.web.render import render_pack_index
 
@@ -295,11 +296,27 @@ def pack(request: Request, rt: Rt, model: str | None = None) -> Response:
         for fw in chosen:
             check_framework(rt.config.catalog, fw)
         scope = Scope(model=model or None, since=start, until=end, frameworks=chosen)
-        anchors = [a for sink in anchor_sinks(rt.settings) for a in sink.read_anchors()]
-        contents = collect(rt.store, rt.config, scope, rt.clock.now(), anchors)
+        sinks = anchor_sinks(rt.settings)
+        checked = verify_evidence(rt.store, sinks, rt.trusted_keys(), rt.verify_policy())
+        if not checked.ok and params.get("allow_broken") != "1":
+            return message_page(
+                request,
+                "The evidence store fails verify",
+                f"{checked.first_broken}. Add allow_broken=1 to the address to download the "
+                "pack anyway; its first page will say it comes from a broken store.",
+                409,
+                "/",
+            )
+        check = StoreCheck(
+            ok=checked.ok, problems=checked.problems[:20], allowed_broken=not checked.ok
+        )
+        anchors = [a for sink in sinks for a in sink.read_anchors()]
+        contents = collect(
+            rt.store, rt.config, scope, rt.clock.now(), anchors, store_check=check
+        )
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "pack.zip"
-            write_pack(contents, out, render_pack_index)
+            write_pack(contents, out, render_pack_index, rt.signing_key)
             data = out.read_bytes()
     except ProdControlError as exc:
         return message_page(request, "Cannot build the pack", str(exc), 400, "/")

@@ -18,6 +18,7 @@ from prodcontrol.adapters.store.transaction import WriteTx, to_record
 from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.errors import StoreConflict
 from prodcontrol.evidence.port import RecordNotFound
+from prodcontrol.evidence.signing import SigningKey
 
 T = TypeVar("T", bound=Base)
 R = TypeVar("R", bound=BaseModel)
@@ -26,9 +27,12 @@ R = TypeVar("R", bound=BaseModel)
 class StoreBase:
     """Opens read and write transactions against one database."""
 
-    def __init__(self, url: str, clock: Clock | None = None) -> None:
+    def __init__(
+        self, url: str, clock: Clock | None = None, signer: SigningKey | None = None
+    ) -> None:
         self.url = url
         self.clock: Clock = clock or SystemClock()
+        self.signer = signer
         self._engine = make_engine(url)
         self._writer = writer(self._engine)
 
@@ -49,7 +53,7 @@ class StoreBase:
                 Session(self._writer, expire_on_commit=False, autoflush=False) as session,
                 session.begin(),
             ):
-                tx = WriteTx(session, self.clock.now())
+                tx = WriteTx(session, self.clock.now(), self.signer)
                 yield tx
                 tx.finish()
         except IntegrityError as exc:

@@ -41,9 +41,7 @@ from prodcontrol.evidence.records import (
 )
 
 
-def insert_gate(
-    tx: WriteTx, gate: GateIn, notifications: Sequence[NotificationIn] = ()
-) -> Gate:
+def insert_gate(tx: WriteTx, gate: GateIn, notifications: Sequence[NotificationIn] = ()) -> Gate:
     """Open a gate with its messages (a second pending finding gate for one model version is
     refused by ``uq_pc_gates_pending_finding``: StoreConflict)."""
     record = Gate(**gate.model_dump(), id=new_id(), status="pending", opened_at=tx.now, version=1)

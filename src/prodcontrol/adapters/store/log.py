@@ -22,6 +22,7 @@ from prodcontrol.adapters.store.tables import (
     EventRow,
     FindingRow,
     GateRow,
+    HeadSignatureRow,
     NotificationRow,
     RunRow,
     VerdictRow,
@@ -51,6 +52,7 @@ from prodcontrol.evidence.records import (
     Waiver,
 )
 from prodcontrol.evidence.retention import PURGE_KIND, chain_start
+from prodcontrol.evidence.signing import HeadSignature, SigningKey
 
 # subject_type in the log -> (table, record) of the rows it describes
 SUBJECTS: dict[str, tuple[type[Base], type[BaseModel]]] = {
@@ -100,6 +102,41 @@ class LogMixin(StoreBase):
         with self._read() as session:
             return self._head(session)
 
+    def latest_event(self, kind: str) -> Event | None:
+        stmt = select(EventRow).where(EventRow.kind == kind).order_by(EventRow.seq.desc()).limit(1)
+        with self._read() as session:
+            row = session.scalars(stmt).first()
+            return event_from_row(row) if row is not None else None
+
+    def head_signatures(self, after_seq: int = 0) -> list[HeadSignature]:
+        with self._read() as session:
+            return self._signatures(session, after_seq)
+
+    @staticmethod
+    def _signatures(session: Session, after_seq: int = 0) -> list[HeadSignature]:
+        stmt = (
+            select(HeadSignatureRow)
+            .where(HeadSignatureRow.seq > after_seq)
+            .order_by(HeadSignatureRow.seq)
+        )
+        return [
+            HeadSignature(
+                seq=r.seq,
+                hash=r.hash,
+                key_id=r.key_id,
+                signature=r.signature,
+                from_seq=r.from_seq,
+            )
+            for r in session.scalars(stmt)
+        ]
+
+    def rotate_key(self, new: SigningKey) -> Event:
+        """Chain ``new`` as the successor of the configured key, endorsed by it; sign with it."""
+        with self._write() as tx:
+            event = tx.rotate(new)
+        self.signer = new
+        return event
+
     @staticmethod
     def _head(session: Session) -> tuple[int, str]:
         head = session.get_one(ChainHeadRow, HEAD_ID)
@@ -116,12 +153,16 @@ class LogMixin(StoreBase):
             chain = verify_chain(self._stream_events(session), expected_head=head, start=start)
             logged = _with_defaults(latest_records(self._stream_events(session)))
             rows = list(self._current_rows(session))
+            signatures = self._signatures(session)
         problems = compare_records(logged, rows, SUBJECTS)
         return EvidenceReport(
             ok=chain.ok and not problems,
             chain=chain,
             rows_checked=len(rows),
             mismatches=problems[:MAX_PROBLEMS],
+            start_seq=start[0],
+            recorded_head=head,
+            head_signatures=signatures,
         )
 
     def chain_start(self) -> tuple[int, str]:

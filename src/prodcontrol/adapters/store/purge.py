@@ -8,7 +8,7 @@ entry for it. Last comes one ``evidence.purged`` entry with what was removed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 
 from prodcontrol.adapters.store.base import StoreBase
 from prodcontrol.adapters.store.log import SUBJECTS
-from prodcontrol.adapters.store.tables import Base, EventRow
-from prodcontrol.adapters.store.transaction import WriteTx, to_record
+from prodcontrol.adapters.store.tables import Base, EventRow, HeadSignatureRow
+from prodcontrol.adapters.store.transaction import WriteTx, event_from_row, to_record
 from prodcontrol.clock import ensure_utc
+from prodcontrol.errors import UsageError
+from prodcontrol.evidence.anchor import Anchor
 from prodcontrol.evidence.retention import (
     PURGE_KIND,
     PURGE_SUBJECT,
@@ -27,6 +29,8 @@ from prodcontrol.evidence.retention import (
     check_purge_allowed,
     purge_payload,
 )
+from prodcontrol.evidence.signatures import key_entries
+from prodcontrol.evidence.signing import KEY_KINDS
 
 # children before parents: a row's kept-ness is final once every type referring to it is done
 ORDER = (
@@ -67,7 +71,16 @@ Rows = dict[str, dict[str, Base]]
 class PurgeMixin(StoreBase):
     """``purge(before)``: delete evidence older than a date, never inside the retention period."""
 
-    def purge(self, before: datetime, *, retention_days: int, by: str) -> PurgeReport:
+    def purge(
+        self,
+        before: datetime,
+        *,
+        retention_days: int,
+        by: str,
+        anchors: Sequence[Anchor] | None = None,
+    ) -> PurgeReport:
+        """Remove the log before ``before``; ``anchors`` are what the sinks hold (None: no sink
+        is configured), one of which must cover the last removed entry."""
         before = ensure_utc(before)
         with self._write() as tx:
             check_purge_allowed(before, tx.now, retention_days)
@@ -79,9 +92,14 @@ class PurgeMixin(StoreBase):
                 through_hash=through_hash,
                 events_deleted=0,
                 deleted={},
+                retention_days=retention_days,
             )
             if through_seq == 0:
                 return report
+            covering = None if anchors is None else _covering(tx.session, anchors, through_seq)
+            report = report.model_copy(
+                update={"anchor": covering, "keys": _removed_keys(tx.session, through_seq)}
+            )
             report = self._remove(tx, report)
             event = tx.append(PURGE_KIND, PURGE_SUBJECT, "log", None, purge_payload(report))
             return report.model_copy(update={"event_seq": event.seq})
@@ -133,6 +151,7 @@ class PurgeMixin(StoreBase):
                 tx.log_record(record, kind, "retained", model, reason="newer evidence refers to it")
                 retained[kind] = retained.get(kind, 0) + 1
         count = session.execute(delete(EventRow).where(EventRow.seq <= report.through_seq))
+        session.execute(delete(HeadSignatureRow).where(HeadSignatureRow.seq <= report.through_seq))
         return report.model_copy(
             update={
                 "events_deleted": int(getattr(count, "rowcount", 0)),
@@ -142,6 +161,32 @@ class PurgeMixin(StoreBase):
                 "artifact_paths": paths,
             }
         )
+
+
+def _covering(session: Session, anchors: Sequence[Anchor], through_seq: int) -> dict[str, Any]:
+    """The oldest anchor at or after ``through_seq`` that still matches the log."""
+    for anchor in sorted(anchors, key=lambda a: a.seq):
+        if anchor.deleted or anchor.seq < through_seq:
+            continue
+        stored = session.scalar(select(EventRow.hash).where(EventRow.seq == anchor.seq))
+        if stored == anchor.hash:
+            return anchor.model_dump(mode="json", include={"seq", "hash", "where", "written_at"})
+    raise UsageError(
+        f"refusing to purge entries up to {through_seq}: no anchor outside the database covers "
+        "them yet, so nothing would show what was removed; run `prodcontrol evidence anchor` "
+        "and purge again"
+    )
+
+
+def _removed_keys(session: Session, through_seq: int) -> list[dict[str, Any]]:
+    """The key entries (and keys an earlier purge carried) that this purge removes."""
+    stmt = (
+        select(EventRow)
+        .where(EventRow.seq <= through_seq, EventRow.kind.in_((*KEY_KINDS, PURGE_KIND)))
+        .order_by(EventRow.seq)
+    )
+    events = [event_from_row(row) for row in session.scalars(stmt)]
+    return [k.model_dump(mode="json") for k in key_entries(events)]
 
 
 def _referenced(rows: Rows, old: dict[str, set[str]]) -> dict[str, set[str]]:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -279,7 +280,7 @@ class EventRow(Base):
     """The log. ``payload`` is the canonical JSON text that was hashed, stored byte for byte."""
 
     __tablename__ = "pc_events"
-    __table_args__ = (Index(None, "subject_type", "subject_id"),)
+    __table_args__ = (Index(None, "subject_type", "subject_id"), Index(None, "kind", "seq"))
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime]
@@ -290,6 +291,20 @@ class EventRow(Base):
     payload: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(HASH)
     hash: Mapped[str] = mapped_column(HASH, unique=True)
+    format: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+
+
+class HeadSignatureRow(Base):
+    """A signature over the head ``(seq, hash)`` a commit left, by the key in force then."""
+
+    __tablename__ = "pc_head_signatures"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(HASH)
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(200))
+    from_seq: Mapped[int] = mapped_column(BigInteger)
+    signed_at: Mapped[datetime]
 
 
 class ChainHeadRow(Base):

@@ -4,6 +4,12 @@ The transaction takes the chain head first (``SELECT ... FOR UPDATE`` on Postgre
 the ``BEGIN IMMEDIATE`` that started it already holds the database's write lock), so appends
 from concurrent writers are ordered and no two get the same ``seq``. Taking it first, before
 any other row, also gives every writer the same lock order: no deadlocks.
+
+With a signing key, the transaction ends by signing the head it leaves (one signature per
+commit, not per entry: measured in bench/evidence_bench.py). The first signed commit of a store
+first chains the key itself (``evidence.key_added``); a store that is signed refuses writes
+from a process without its key, or with another one, so a misconfigured worker fails loudly
+instead of leaving an unsigned tail that verify would report as tampering.
 """
 
 from __future__ import annotations
@@ -16,9 +22,26 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prodcontrol.adapters.store.tables import HEAD_ID, Base, ChainHeadRow, EventRow
+from prodcontrol.adapters.store.tables import (
+    HEAD_ID,
+    Base,
+    ChainHeadRow,
+    EventRow,
+    HeadSignatureRow,
+)
+from prodcontrol.errors import UsageError
+from prodcontrol.evidence.canonical import CURRENT_FORMAT
 from prodcontrol.evidence.chain import canonical_json, entry_hash
 from prodcontrol.evidence.records import Event
+from prodcontrol.evidence.signing import (
+    KEY_ADDED,
+    KEY_ROTATED,
+    SigningKey,
+    key_payload,
+    sign_head,
+)
+
+KEY_SUBJECT = "evidence"
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -51,18 +74,28 @@ def event_from_row(row: EventRow) -> Event:
         payload=json.loads(row.payload),
         prev_hash=row.prev_hash,
         hash=row.hash,
+        format=row.format,
     )
+
+
+def latest_key_id(session: Session) -> str | None:
+    """The key that signed the newest signed head (None: the store was never signed)."""
+    stmt = select(HeadSignatureRow.key_id).order_by(HeadSignatureRow.seq.desc()).limit(1)
+    return session.scalars(stmt).first()
 
 
 class WriteTx:
     """Collects the writes of one store call; the caller's ``with`` block commits or rolls back."""
 
-    def __init__(self, session: Session, now: datetime) -> None:
+    def __init__(self, session: Session, now: datetime, signer: SigningKey | None = None) -> None:
         self.session = session
         self.now = now
+        self.signer = signer
+        self._replaces: str | None = None
         self._head = session.execute(
             select(ChainHeadRow).where(ChainHeadRow.id == HEAD_ID).with_for_update()
         ).scalar_one()
+        self._start_seq = self._head.seq
 
     def insert(
         self,
@@ -100,7 +133,15 @@ class WriteTx:
         stored = json.loads(text)
         seq = self._head.seq + 1
         digest = entry_hash(
-            self._head.hash, seq, self.now, kind, subject_type, subject_id, model, stored
+            self._head.hash,
+            seq,
+            self.now,
+            kind,
+            subject_type,
+            subject_id,
+            model,
+            stored,
+            CURRENT_FORMAT,
         )
         event = Event(
             seq=seq,
@@ -112,6 +153,7 @@ class WriteTx:
             payload=stored,
             prev_hash=self._head.hash,
             hash=digest,
+            format=CURRENT_FORMAT,
         )
         self.session.add(
             EventRow(
@@ -124,11 +166,48 @@ class WriteTx:
                 payload=text,
                 prev_hash=self._head.hash,
                 hash=digest,
+                format=CURRENT_FORMAT,
             )
         )
         self._head.seq, self._head.hash = seq, digest
         return event
 
+    def rotate(self, new: SigningKey) -> Event:
+        """Chain ``new`` as the key that replaces the current one, endorsed by it."""
+        if self.signer is None:
+            raise UsageError(
+                "rotating the evidence key needs the current key: set evidence_signing_key to "
+                "it and pass the new one"
+            )
+        event = self.append(
+            KEY_ROTATED, KEY_SUBJECT, new.key_id, None, key_payload(new, self.signer)
+        )
+        self._replaces, self.signer = self.signer.key_id, new
+        return event
+
     def finish(self) -> None:
-        """Write the events and the new head; the caller's transaction then commits."""
+        """Write the events, the new head and its signature; the caller's transaction commits."""
+        self.session.flush()
+        if self._head.seq == self._start_seq:
+            return
+        signed_by = latest_key_id(self.session)
+        if self.signer is None:
+            if signed_by is not None:
+                raise UsageError(
+                    f"the evidence store is signed (key {signed_by}) but this process has no "
+                    "signing key, so nothing was written: set evidence_signing_key (or "
+                    "PRODCONTROL_EVIDENCE_SIGNING_KEY) to that key's file"
+                )
+            return
+        if signed_by is None:
+            payload = key_payload(self.signer, None)
+            self.append(KEY_ADDED, KEY_SUBJECT, self.signer.key_id, None, payload)
+        elif signed_by not in (self.signer.key_id, self._replaces):
+            raise UsageError(
+                f"the evidence store is signed by key {signed_by}, but evidence_signing_key is "
+                f"key {self.signer.key_id}, so nothing was written: configure the store's key, "
+                "or replace it with `prodcontrol evidence rotate-key`"
+            )
+        signature = sign_head(self.signer, self._head.seq, self._head.hash, self._start_seq)
+        self.session.add(HeadSignatureRow(**signature.model_dump(), signed_at=self.now))
         self.session.flush()

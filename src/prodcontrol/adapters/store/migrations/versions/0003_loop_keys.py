@@ -38,9 +38,7 @@ def upgrade() -> None:
         sqlite_where=sa.text(PENDING_FINDING),
         postgresql_where=sa.text(PENDING_FINDING),
     )
-    op.create_index(
-        "uq_pc_escalations_finding_id", "pc_escalations", ["finding_id"], unique=True
-    )
+    op.create_index("uq_pc_escalations_finding_id", "pc_escalations", ["finding_id"], unique=True)
     with op.batch_alter_table("pc_actions") as batch:
         batch.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True))
