@@ -240,7 +240,7 @@ def test_promote_and_retire_through_gates(
     assert opened["kind"] == "promotion" and opened["could_approve"] == ["dana"]
     # a newcomer forgets --reason: refused (exit 2), recorded, and nothing moves
     err = refused(capsys, *APPROVE, opened["gate"], "--as", "dana")
-    assert "needs a reason" in err and "--reason" in err
+    assert "--reason" in err
     assert registry.aliases[MEDIUM]["champion"] == "2"
     assert "separation" not in ok(*APPROVE, opened["gate"], "--as", "dana", "--reason", "ok")
     assert registry.aliases[MEDIUM]["champion"] == "3"

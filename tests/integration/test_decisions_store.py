@@ -69,7 +69,7 @@ def test_two_person_gate_needs_two_holders_then_accepts(
     )
     assert done.status == "approved"
     recorded = [(d.person, d.channel, d.reason) for d in rt.store.decisions_for(gate.id)]
-    assert recorded == [("gustav", "cli", ""), ("dana", "slack", "seasonal")]
+    assert recorded == [("gustav", "cli", "test reason"), ("dana", "slack", "seasonal")]
     [action] = rt.store.list_actions(HIGH)
     assert (action.action, action.status, action.gate_id) == ("accept", "applied", gate.id)
     assert action.requested_by == "gustav,dana"
@@ -260,7 +260,8 @@ def race(rt: Runtime, gate_id: str, moves: list[tuple[str, str]]) -> dict[str, o
                 gate_id,
                 person=person,
                 decision=decision,
-                channel="slack",  # type: ignore[arg-type], reason="test reason"
+                channel="slack",  # type: ignore[arg-type]
+                reason="test reason",
             )
         except (DecisionRefused, StoreConflict) as exc:
             results[person] = exc
@@ -418,7 +419,8 @@ def test_a_waiver_accepts_until_it_expires_then_the_finding_reopens(
     drifted = [decide_verdict("dataset-drift", 0.9, controls["dataset-drift"].thresholds)]
 
     def plan() -> bool:
-        [p] = plan_findings(drifted, controls, tier, waivers.views(rt, MEDIUM), clock.now())
+        views = waivers.views(rt, MEDIUM)
+        [p] = plan_findings(drifted, controls, tier, views, clock.now(), model_version="2")
         return p.waived
 
     assert plan()
