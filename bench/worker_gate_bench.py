@@ -126,6 +126,23 @@ def _stages(flow_run_id: str, decided: datetime) -> dict[str, float]:
     return after
 
 
+def _completed(rt: Any, flow_run_id: str, model: str) -> Any:
+    """The run once final; if the listener's resume did not reach Prefect, the ticker's poller
+    (``resume_closed_gate_runs``, every minute in production) resumes it after 60 s."""
+    from prodcontrol.orchestration.gate_wait import resume_closed_gate_runs
+
+    def final() -> Any:
+        flow_run = _flow_run(flow_run_id)
+        return flow_run if flow_run.state.is_final() else None
+
+    try:
+        return _wait(f"{model}'s run did not complete after the decision", final, timeout=60)
+    except TimeoutError:
+        print(f"{model}: not resumed after 60 s; the ticker's poller resumes it", flush=True)
+        resume_closed_gate_runs(rt)
+        return _wait(f"{model}'s run did not complete after the poller", final)
+
+
 def measure(rt: Any, deployment_id: str, models: list[str], way: str) -> list[dict[str, Any]]:
     from prefect.deployments import run_deployment
 
@@ -157,10 +174,7 @@ def measure(rt: Any, deployment_id: str, models: list[str], way: str) -> list[di
             decisions.decide(
                 rt, gate.id, person=person, decision="approve", channel="cli", reason="bench"
             )
-            flow_run = _wait(
-                f"{model}'s run did not complete after the decision",
-                lambda run_id=runs[model]: (r := _flow_run(run_id)).state.is_final() and r,
-            )
+            flow_run = _completed(rt, runs[model], model)
             if not flow_run.state.is_completed():
                 raise RuntimeError(f"{model}: {flow_run.state.name}: {flow_run.state.message}")
             total = (flow_run.state.timestamp - decided).total_seconds()

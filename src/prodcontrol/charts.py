@@ -111,6 +111,7 @@ def _figure(width: int, height: int) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     ax.spines[["top", "right"]].set_visible(False)
+    ax.set_axisbelow(True)  # grid lines behind bars and points
     return fig, ax
 
 
@@ -185,6 +186,17 @@ def score_plot(
         return _svg(fig, "chart score-plot", f"{title} over time")
 
 
+def _legend_below(ax: Axes, entries: int) -> None:
+    """The legend under the axis, where it never hides a bar or a line."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12),
+        fontsize=8,
+        frameon=False,
+        ncols=max(1, entries),
+    )
+
+
 def _day(at: datetime) -> float:
     """matplotlib's date number (days since its epoch) for ``at``."""
     from matplotlib.dates import date2num
@@ -227,7 +239,7 @@ def line_chart(
             )
         ax.set_xticks(positions, list(labels))
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=len(series))
+        _legend_below(ax, len(series))
         return _svg(fig, "chart plot", title)
 
 
@@ -268,7 +280,7 @@ def bar_chart(
             )
         ax.set_xticks(range(len(groups)), list(groups))
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left", fontsize=8, frameon=False, ncols=len(series) + 1)
+        _legend_below(ax, len(series) + 1)
         return _svg(fig, "chart plot", title)
 
 

@@ -27,6 +27,9 @@ BIN = Path(sys.executable).parent
 PREFECT = BIN / "prefect"
 SERVER_ENV = {
     "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
+    # the server's SQLite busy timeout (default 10 s): on a loaded 2-core machine its own
+    # writers wait longer than that and log "database is locked" tracebacks
+    "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_UI_ENABLED": "false",
     "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,26 @@ def _api_state(flow_run_id: str) -> Any:
         return client.read_flow_run(flow_run_id).state
 
 
+def _events(name: str, resource_id: str) -> list[dict[str, Any]]:
+    """The Prefect events ``name`` about ``resource_id``, waiting for them to be delivered."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + 60
+    while True:
+        with get_client(sync_client=True) as client:
+            answer = client.request(
+                "POST", "/events/filter", json={"filter": {"event": {"name": [name]}}, "limit": 50}
+            )
+        found = [
+            e
+            for e in answer.json().get("events", [])
+            if e["resource"]["prefect.resource.id"] == resource_id
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
 def test_a_blocking_finding_fails_the_run_and_names_the_control(world: Any) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -77,6 +98,13 @@ def test_a_blocking_finding_fails_the_run_and_names_the_control(world: Any) -> N
     assert "fail >=" in rows["dataset-drift"]["threshold"]
     run_id = report.results[[r.model for r in report.results].index("high-model-0")].run_id
     assert rows["dataset-drift"]["evidence"].endswith(f"/runs/{run_id}")
+
+    [opened] = _events("prodcontrol.gate.opened", f"prodcontrol.gate.{gate}")
+    assert opened["payload"]["model"] == "high-model-0"
+    assert opened["payload"]["status"] == "pending"
+    [finding] = [f for f in rt.store.list_findings(model="high-model-0") if f.run_id == run_id]
+    [told] = _events("prodcontrol.finding.opened", f"prodcontrol.finding.{finding.id}")
+    assert told["payload"]["control"] == "dataset-drift" and told["payload"]["blocking"]
 
     again = _sweep_state(ref, None)  # the same schedule slot, run again
     assert again.name == "Skipped" and again.is_completed()
@@ -114,6 +142,9 @@ def test_a_decision_without_a_prefect_api_says_the_ticker_resumes_the_run(
             )
     warned = [r.getMessage() for r in caplog.records if "escalation ticker" in r.getMessage()]
     assert warned and gate_id in warned[-1] and report.flow_run_id in warned[-1]
+    # the harness's API is still in Prefect's settings: the decision is an event for Automations
+    [decided] = _events("prodcontrol.gate.decided", f"prodcontrol.gate.{gate_id}")
+    assert decided["payload"]["status"] == "approved"
 
 
 def report_of_blocked(ref: Any) -> Any:

@@ -184,6 +184,9 @@ def test_long_wait_suspends_the_run_and_a_decision_brings_it_back(
         assert client.read_flow_run(flow_run.id).state.is_scheduled()
 
         assert execute() == 0  # started again: finds its run recorded and its gate decided
-        assert client.read_flow_run(flow_run.id).state.is_completed()
+        final = client.read_flow_run(flow_run.id).state
+        assert final.is_completed()
+        # what the UI shows: the run's own outcome (a fail accepted at its gate), not a skip
+        assert final.name == "Findings" and "medium-model-0 dataset-drift fail" in final.message
     assert len(rt.store.list_runs("medium-model-0")) == 1
     assert [g.id for g in rt.store.list_gates(model="medium-model-0")] == [gate.id]

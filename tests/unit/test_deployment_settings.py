@@ -76,3 +76,17 @@ def test_a_password_never_shows_in_the_refusal() -> None:
     with pytest.raises(UsageError) as refused:
         check_database(database_label(deployer), worker)
     assert "hunter2" not in str(refused.value) and "other:5432" in str(refused.value)
+
+
+def test_a_signing_key_given_inline_stays_home_and_key_paths_travel_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
+    inline = Settings(evidence_signing_key=pem, evidence_anchor_file=Path("anchors.jsonl"))
+    env = job_env(inline)
+    assert "PRODCONTROL_EVIDENCE_SIGNING_KEY" not in env and "PRIVATE" not in repr(env)
+    assert "PRODCONTROL_EVIDENCE_SIGNING_KEY" in withheld(inline)
+    assert env["PRODCONTROL_EVIDENCE_ANCHOR_FILE"] == str(tmp_path / "anchors.jsonl")
+    by_path = job_env(Settings(evidence_signing_key="keys/evidence.pem"))
+    assert by_path["PRODCONTROL_EVIDENCE_SIGNING_KEY"] == str(tmp_path / "keys" / "evidence.pem")

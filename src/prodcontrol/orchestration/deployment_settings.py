@@ -52,7 +52,11 @@ def _has_password(url: str) -> bool:
 
 
 def _secret(settings: Settings, field: str) -> bool:
-    return field in SECRET_FIELDS or isinstance(getattr(settings, field), SecretStr)
+    """A secret setting, or a value that holds one (a PEM private key given inline)."""
+    value = getattr(settings, field)
+    if field in SECRET_FIELDS or isinstance(value, SecretStr):
+        return True
+    return isinstance(value, str) and "-----BEGIN" in value
 
 
 def job_env(settings: Settings) -> dict[str, str]:
@@ -74,7 +78,13 @@ def job_env(settings: Settings) -> dict[str, str]:
     for field in sorted(settings.model_fields_set - handled):
         if _secret(settings, field) or dumped.get(field) is None:
             continue
-        env[env_name(field)] = _as_env(dumped[field])
+        value = getattr(settings, field)
+        if isinstance(value, Path):
+            env[env_name(field)] = str(value.expanduser().resolve())
+        elif field == "evidence_signing_key":  # a key file's path: absolute, like other paths
+            env[env_name(field)] = str(Path(value).expanduser().resolve())
+        else:
+            env[env_name(field)] = _as_env(dumped[field])
     return env
 
 

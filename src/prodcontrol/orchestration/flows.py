@@ -58,7 +58,7 @@ class ModelResult(BaseModel):
 
     model: str
     tier: str
-    status: str = Field(description="recorded, already recorded, or failed")
+    status: str = Field(description="recorded, resumed, already recorded, or failed")
     run_id: str | None = None
     model_version: str | None = None
     verdicts: dict[str, str] = Field(default_factory=dict)
@@ -237,6 +237,7 @@ class _Chain:
         retry_delay_s: float,
     ) -> None:
         self.entry = entry
+        self.flow_run_id = flow_run_id
         self.opened = open_run_task.submit(runtime, entry.name, key, flow_run_id)
         measure = measure_task.with_options(retry_delay_seconds=retry_delays(retry_delay_s))
         measured = [
@@ -256,7 +257,9 @@ class _Chain:
                     exit_code=_exit_code_of(state),
                     error=_error_of(state),
                 )
-        return summarize(rt, self.entry, self.opened.result(), self.closed.result())
+        return summarize(
+            rt, self.entry, self.opened.result(), self.closed.result(), self.flow_run_id
+        )
 
 
 def _error_of(state: Any) -> str:
@@ -275,15 +278,31 @@ def _exit_code_of(state: Any) -> int:
     return 1
 
 
-def summarize(rt: Runtime, entry: ModelEntry, ctx: RunContext, gates: list[str]) -> ModelResult:
-    """The model's result as the evidence store holds it (the source of truth)."""
+def summarize(
+    rt: Runtime,
+    entry: ModelEntry,
+    ctx: RunContext,
+    gates: list[str],
+    flow_run_id: str | None = None,
+) -> ModelResult:
+    """The model's result as the evidence store holds it (the source of truth).
+
+    A run recorded by an earlier attempt of this same flow run (a restart after a crash or a
+    suspend) is ``resumed``; one recorded by another flow run (the same cron slot, run again) is
+    ``already recorded``.
+    """
     from prodcontrol.checks import result_of
 
     result = result_of(rt, ctx.run_id)
+    status = "recorded"
+    if ctx.already_finished:
+        earlier = rt.store.get_run(str(ctx.run_id)).flow_run_id
+        same = flow_run_id is not None and earlier == flow_run_id
+        status = "resumed" if same else "already recorded"
     return ModelResult(
         model=entry.name,
         tier=entry.tier,
-        status="already recorded" if ctx.already_finished else "recorded",
+        status=status,
         run_id=result.run_id,
         model_version=result.version,
         verdicts={v.control: v.verdict for v in result.verdicts},

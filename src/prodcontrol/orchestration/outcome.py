@@ -20,7 +20,6 @@ let Prefect Automations react; they are emitted only where a Prefect API is conf
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -175,10 +174,13 @@ def _artifact_key(model: str) -> str:
 
 
 def _emit(event: str, resource_id: str, payload: dict[str, Any], **labels: str) -> None:
-    if not os.environ.get("PREFECT_API_URL") and not _in_flow_run():
-        return
+    """Emit to the configured Prefect API; nothing where none is (no ephemeral server started)."""
     try:
         from prefect.events import emit_event
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value() and not _in_flow_run():
+            return
 
         emit_event(
             event=event,
