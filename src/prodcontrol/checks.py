@@ -78,6 +78,7 @@ from prodcontrol.ports import (
     Dataset,
     Measurement,
     ModelVersionRef,
+    ReportSpec,
     VerdictSummary,
 )
 from prodcontrol.run_outcome import RunOutcome
@@ -153,6 +154,7 @@ class ControlOutcome(_Frozen):
     details: dict[str, Any] = Field(default_factory=dict)
     artifacts: list[ArtifactFile] = Field(default_factory=list)
     sample: dict[str, Any] = Field(default_factory=dict)
+    report: ReportSpec | None = Field(None, description="what it adds to the run's one report")
 
 
 class VerdictRow(_Frozen):
@@ -356,6 +358,7 @@ def _measured(control: Control, measured: Measurement) -> ControlOutcome:
         details=measured.details,
         artifacts=measured.artifacts,
         sample=measured.sample,
+        report=measured.report,
     )
 
 
@@ -395,7 +398,9 @@ def _dataset(rt: Runtime, ctx: RunContext, side: str, spec: DataSource) -> Datas
     """Load one side once per run; a failure is cached too, so every control reports it."""
     if side not in ctx._data:
         try:
-            ctx._data[side] = rt.datasets.load(_with_run(ctx, spec), now=rt.clock.now())
+            ctx._data[side] = rt.datasets.load(
+                _with_run(ctx, spec), now=rt.clock.now(), columns=read_columns(rt, ctx.model)
+            )
         except UnreachableError as exc:
             ctx._data[side] = _LoadFailure(reason=str(exc), unreachable=True)
         except ProdControlError as exc:
@@ -405,6 +410,23 @@ def _dataset(rt: Runtime, ctx: RunContext, side: str, spec: DataSource) -> Datas
         message = f"could not load the {side} data: {loaded.reason}"
         raise _CannotMeasure(message, unreachable=loaded.unreachable)
     return loaded
+
+
+def read_columns(rt: Runtime, model: str) -> list[str] | None:
+    """The columns a run reads: the data contract's (features, prediction, target, time) and
+    every column a control names; ``None`` (every column) when the model declares no features."""
+    entry = rt.config.model(model)
+    data = entry.data
+    if data is None or not data.declares_features:
+        return None
+    named: list[str | None] = [
+        *data.declared_columns(),
+        getattr(data.reference, "time_column", None),
+        getattr(data.current, "time_column", None),
+    ]
+    for control in rt.config.controls_for(entry):
+        named += list(getattr(getattr(control, "params", None), "columns", None) or [])
+    return list(dict.fromkeys(c for c in named if c))
 
 
 def _with_run(ctx: RunContext, spec: DataSource) -> DataSource:
@@ -531,6 +553,7 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
     tier = rt.config.tier(entry)
     controls = {c.id: c for c in rt.config.controls_for(entry)}
     outcomes = _complete(ctx, controls, outcomes)
+    outcomes, report_files = _run_report(rt, ctx, entry, outcomes)
     decided = [_decide(controls[o.control_id], o) for o in outcomes]
     now = rt.clock.now()
     from prodcontrol.waivers import views  # a waiver's scope is its finding's version/verdict
@@ -544,6 +567,10 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
         )
         for o in outcomes
         for a in o.artifacts
+        if Path(a.path).is_file()
+    ] + [
+        ArtifactIn.from_file(Path(a.path), name=a.name, media_type=a.media_type)
+        for a in report_files
         if Path(a.path).is_file()
     ]
     findings = [
@@ -561,7 +588,7 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
     result = result_of(rt, run.id)
     if gate_id is not None and result.gate_id is None:
         result = result.model_copy(update={"gate_id": gate_id})
-    result = _write_back(rt, ctx, result, outcomes, run)
+    result = _write_back(rt, ctx, result, outcomes, run, report_files=report_files)
     anchor_if_due(rt)
     return result
 
@@ -603,6 +630,52 @@ def _record(
             )
             return run, None
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _run_report(
+    rt: Runtime, ctx: RunContext, entry: ModelEntry, outcomes: list[ControlOutcome]
+) -> tuple[list[ControlOutcome], list[ArtifactFile]]:
+    """The run's one report over every measured data control, on one bounded sample.
+
+    The data is the run's (loaded once, shared with the controls). Each reported control's
+    details get the report's own numbers; a report that fails is said in those details and
+    changes no verdict.
+    """
+    reported = {o.control_id: o for o in outcomes if o.report is not None and o.error is None}
+    if not reported:
+        return outcomes, []
+    data = _data_spec(entry)
+    try:
+        reference = _dataset(rt, ctx, "reference", data.reference)
+        current = _dataset(rt, ctx, "current", data.current)
+    except _CannotMeasure:  # measured controls loaded it; a reload that fails leaves no report
+        return outcomes, []
+    Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
+    measured = {
+        cid: Measurement(
+            control_id=cid, value=o.value, details=o.details, sample=o.sample, report=o.report
+        )
+        for cid, o in reported.items()
+    }
+    report = rt.checker.render_report(
+        measured,
+        reference,
+        current,
+        sampling=rt.config.tier(entry).sampling,
+        out_dir=ctx.out_dir,
+        title=f"{ctx.model} version {ctx.version_label}, run {ctx.run_id}",
+    )
+
+    def with_report(outcome: ControlOutcome) -> ControlOutcome:
+        if outcome.control_id not in reported:
+            return outcome
+        details = dict(report.details.get(outcome.control_id, outcome.details))
+        if report.error:
+            details["report_error"] = report.error
+        sample = report.sample or outcome.sample
+        return outcome.model_copy(update={"details": details, "sample": sample})
+
+    return [with_report(o) for o in outcomes], report.artifacts
 
 
 def _complete(
@@ -651,6 +724,8 @@ def _write_back(
     result: CheckResult,
     outcomes: list[ControlOutcome],
     run: ControlRun,
+    *,
+    report_files: list[ArtifactFile],
 ) -> CheckResult:
     """Best effort: the evidence is already recorded; a failure here is an event, not lost."""
     summary = ControlRunSummary(
@@ -669,7 +744,8 @@ def _write_back(
             )
             for v in result.verdicts
         ],
-        artifacts={o.control_id: [a.path for a in o.artifacts] for o in outcomes if o.artifacts},
+        artifacts={o.control_id: [a.path for a in o.artifacts] for o in outcomes if o.artifacts}
+        | ({"run-report": [a.path for a in report_files]} if report_files else {}),
         sample=run.sample,
     )
     try:
@@ -696,10 +772,16 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
     verdicts = rt.store.verdicts_for(run_id)
     artifacts: dict[str, list[str]] = {}
     by_verdict = {v.id: v.control_id for v in verdicts}
+    run_report: list[str] = []
     for artifact in rt.store.artifacts_for(run_id):
         control = by_verdict.get(artifact.verdict_id or "")
         if control:
             artifacts.setdefault(control, []).append(artifact.path)
+        elif artifact.verdict_id is None:
+            run_report.append(artifact.path)
+    for verdict in verdicts:  # the run's one report explains every data control it measured
+        if verdict.kind in ("drift", "data_quality") and verdict.verdict != "error":
+            artifacts.setdefault(verdict.control_id, []).extend(run_report)
     rows = [_row(v, artifacts.get(v.control_id, [])) for v in _in_tier_order(rt, run, verdicts)]
     findings = [
         FindingRow(
@@ -747,7 +829,7 @@ def _in_tier_order(rt: Runtime, run: ControlRun, verdicts: list[Verdict]) -> lis
 
 
 def _row(verdict: Verdict, paths: list[str]) -> VerdictRow:
-    html = [p for p in paths if p.endswith(".html")]
+    html = [p for p in paths if p.endswith((".html", ".html.gz"))]
     return VerdictRow(
         control=verdict.control_id,
         kind=verdict.kind,

@@ -64,15 +64,17 @@ class DriftingDatasets:
         span = (self.end - self.start).total_seconds() or 1.0
         return min(1.0, max(0.0, (now - self.start).total_seconds() / span))
 
-    def load(self, spec: DataSource, *, now: datetime) -> Dataset:
-        loaded = self.inner.load(spec, now=now)
+    def load(
+        self, spec: DataSource, *, now: datetime, columns: list[str] | None = None
+    ) -> Dataset:
+        loaded = self.inner.load(spec, now=now, columns=columns)
         reference = self.references.get(_key(spec))
         share = self.share(now)
         if reference is None or share >= 1.0:
             return loaded
         import pandas as pd
 
-        base = self.inner.load(reference, now=now).frame
+        base = self.inner.load(reference, now=now, columns=columns).frame
         current = loaded.frame
         rows = min(len(base), len(current))
         taken = round(rows * share)

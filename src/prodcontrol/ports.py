@@ -131,9 +131,15 @@ class Dataset(Record):
 
 @runtime_checkable
 class DatasetSource(Protocol):
-    """Loads reference or current data for a model from where the inventory says it is."""
+    """Loads reference or current data for a model from where the inventory says it is.
 
-    def load(self, spec: DataSource, *, now: datetime) -> Dataset: ...
+    ``columns``: read only these (those the data has; a missing one is the controls' to report),
+    or every column when ``None``.
+    """
+
+    def load(
+        self, spec: DataSource, *, now: datetime, columns: list[str] | None = None
+    ) -> Dataset: ...
 
 
 class ArtifactFile(Record):
@@ -144,8 +150,31 @@ class ArtifactFile(Record):
     size_bytes: int
 
 
+class ReportMetric(Record):
+    """One metric of the run's report, as plain data: ``metric`` names it, ``args`` configure it
+    (``value_drift`` {column, method, threshold}, ``missing`` {columns}, ``missing_column``
+    {column}, ``column_count`` {column_type}, ``out_range`` {column, left, right}, ``out_list``
+    {column, values})."""
+
+    metric: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReportSpec(Record):
+    """What one measured control shows in the run's single report, and on which columns."""
+
+    metrics: list[ReportMetric] = Field(default_factory=list)
+    reference_columns: list[str] = Field(default_factory=list)
+    current_columns: list[str] = Field(default_factory=list)
+    strata: list[str] = Field(default_factory=list, description="stratification candidates")
+
+
 class Measurement(Record):
-    """What a checker measured: the number a verdict compares, and what explains it."""
+    """What a checker measured: the number a verdict compares, and what explains it.
+
+    ``report`` is what the control adds to the run's one report (rendered once per run by
+    :meth:`DriftChecker.render_report`, never per control).
+    """
 
     control_id: str
     value: float | None
@@ -153,9 +182,20 @@ class Measurement(Record):
     artifacts: list[ArtifactFile] = Field(default_factory=list)
     sample: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    report: ReportSpec | None = None
     not_applicable: str | None = Field(
         None, description="why the control does not apply to this model (no value, no error)"
     )
+
+
+class RunReport(Record):
+    """The run's one report: its files, the sample it was rendered on, and per control the
+    numbers the report computed (``report_score``... merged into that control's details)."""
+
+    artifacts: list[ArtifactFile] = Field(default_factory=list)
+    sample: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    error: str | None = None
 
 
 @runtime_checkable
@@ -173,6 +213,20 @@ class DriftChecker(Protocol):
         out_dir: str,
         contract: DataSpec | None = None,
     ) -> Measurement: ...
+
+    def render_report(
+        self,
+        measured: dict[str, Measurement],
+        reference: Dataset,
+        current: Dataset,
+        *,
+        sampling: Sampling,
+        out_dir: str,
+        title: str,
+    ) -> RunReport:
+        """One report for the run's measured data controls, on one sample of at most
+        ``sampling.max_rows`` rows; a failure comes back as ``RunReport(error=...)``."""
+        ...
 
 
 # --------------------------------------------------------------------------- notifications

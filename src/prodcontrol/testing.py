@@ -22,6 +22,8 @@ from prodcontrol.ports import (
     MetricPoint,
     ModelVersionRef,
     OutboundMessage,
+    ReportSpec,
+    RunReport,
 )
 
 
@@ -154,7 +156,9 @@ class FakeDatasetSource:
     def add(self, key: str, frame: Any, newest_at: datetime | None = None) -> None:
         self.frames[key] = (frame, newest_at)
 
-    def load(self, spec: DataSource, *, now: datetime) -> Dataset:
+    def load(
+        self, spec: DataSource, *, now: datetime, columns: list[str] | None = None
+    ) -> Dataset:
         key = (
             getattr(spec, "path", None)
             or getattr(spec, "name", None)
@@ -164,6 +168,8 @@ class FakeDatasetSource:
         if key not in self.frames:
             raise UnreachableError("data source", str(key), "no such dataset registered")
         frame, newest = self.frames[key]
+        if columns is not None:
+            frame = frame.loc[:, [c for c in frame.columns if c in set(columns)]]
         return Dataset(
             frame=frame,
             rows=len(frame),
@@ -189,6 +195,7 @@ class FakeDriftChecker:
         self.values = dict(values or {})
         self.errors = dict(errors or {})
         self.calls: list[str] = []
+        self.reports: list[list[str]] = []
 
     def measure(
         self,
@@ -216,7 +223,27 @@ class FakeDriftChecker:
                 control_id=control.id, value=None, not_applicable=not_applicable, sample=sample
             )
         return Measurement(
-            control_id=control.id, value=self.values.get(control.id, 0.0), sample=sample
+            control_id=control.id,
+            value=self.values.get(control.id, 0.0),
+            sample=sample,
+            report=ReportSpec(),
+        )
+
+    def render_report(
+        self,
+        measured: dict[str, Measurement],
+        reference: Dataset,
+        current: Dataset,
+        *,
+        sampling: Sampling,
+        out_dir: str,
+        title: str,
+    ) -> RunReport:
+        """Writes no file; records which controls the run's one report would hold."""
+        self.reports.append(list(measured))
+        return RunReport(
+            sample=_fake_sample(sampling, reference.rows, current.rows),
+            details={control_id: dict(m.details) for control_id, m in measured.items()},
         )
 
 

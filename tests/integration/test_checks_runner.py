@@ -119,9 +119,22 @@ def test_example_inventory_gives_pass_warn_fail(seeded_mlflow: str, tmp_path: Pa
     verdicts = by_control(fraud)
     assert verdicts["dataset-drift"].verdict == "fail"
     assert verdicts["performance-vs-baseline"].verdict == "fail"
-    assert verdicts["dataset-drift"].artifact.endswith(".html")
+    assert verdicts["dataset-drift"].artifact.endswith(".html.gz")
     for result in (churn, credit, fraud):
         assert_recorded(rt, result)
+
+    # one report per run (issue 19): one JSON and one compressed HTML, explaining every data
+    # control the run measured, however many there are
+    files = rt.store.artifacts_for(fraud.run_id)
+    assert sorted(a.name for a in files) == [
+        "run-report.evidently.html.gz",
+        "run-report.evidently.json",
+    ]
+    data_rows = [v for v in fraud.verdicts if v.kind in ("drift", "data_quality")]
+    assert len(data_rows) >= 4
+    assert {v.artifact for v in data_rows if v.verdict != "error"} == {
+        next(a.path for a in files if a.name.endswith(".html.gz"))
+    }
 
     # the result is in MLflow too: a run in prodcontrol-controls and tags on the version
     version = MlflowAdapter(seeded_mlflow).get_version("fraud-detector", fraud.version)
@@ -130,6 +143,12 @@ def test_example_inventory_gives_pass_warn_fail(seeded_mlflow: str, tmp_path: Pa
     run = MlflowAdapter(seeded_mlflow).client.get_run(fraud.mlflow_run_id)
     assert run.data.metrics["verdict.dataset-drift"] == 2.0
     assert run.data.params["sample.seed"] == "7"
+    logged = MlflowAdapter(seeded_mlflow).client.list_artifacts(fraud.mlflow_run_id, "controls")
+    assert [a.path for a in logged] == ["controls/run-report"]
+    inside = MlflowAdapter(seeded_mlflow).client.list_artifacts(
+        fraud.mlflow_run_id, "controls/run-report"
+    )
+    assert sorted(a.path.rsplit("/", 1)[-1] for a in inside) == sorted(a.name for a in files)
 
 
 # --------------------------------------------------------------------------- bad input

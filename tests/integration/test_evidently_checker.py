@@ -7,6 +7,7 @@ same full data), and a sampled run decides every column as a full-data Evidently
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -82,14 +83,35 @@ def measure(
     checker: EvidentlyChecker = CHECKER,
     contract: DataSpec | None = None,
 ) -> Measurement:
-    return checker.measure(
+    """Measures the control, then renders the run's one report for it, as a control run does:
+    the measurement comes back with the report's files and numbers merged in."""
+    sampling = Sampling(max_rows=max_rows, seed=seed)
+    measured = checker.measure(
         control,
         dataset(reference),
         dataset(current),
-        sampling=Sampling(max_rows=max_rows, seed=seed),
+        sampling=sampling,
         prediction_column=prediction_column,
         out_dir=str(tmp_path),
         contract=contract,
+    )
+    if measured.report is None:  # an error or a control that does not apply: nothing to show
+        return measured
+    report = checker.render_report(
+        {control.id: measured},
+        dataset(reference),
+        dataset(current),
+        sampling=sampling,
+        out_dir=str(tmp_path),
+        title="test",
+    )
+    assert report.error is None, report.error
+    return measured.model_copy(
+        update={
+            "details": report.details[control.id],
+            "artifacts": report.artifacts,
+            "sample": report.sample,
+        }
     )
 
 
@@ -441,6 +463,9 @@ def test_artifacts_are_written_with_their_sha256(tmp_path: Path) -> None:
     assert {m["config"]["column"] for m in report["metrics"]} == set(measurement.details["columns"])
     for column in measurement.details["columns"].values():
         assert column["report_drifted"] is column["drifted"]
+    html = gzip.decompress(Path(measurement.artifacts[1].path).read_bytes())
+    assert measurement.artifacts[1].name.endswith(".html.gz") and b"<html" in html[:2000].lower()
+    assert not list(tmp_path.glob("*.html")), "the uncompressed HTML is not kept"
     json.dumps({"details": measurement.details, "sample": measurement.sample})  # plain JSON types
 
 

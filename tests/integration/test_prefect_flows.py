@@ -153,11 +153,11 @@ class _FlakyData(FakeDatasetSource):
         self.frames = inner.frames
         self.failures = failures
 
-    def load(self, spec: Any, *, now: Any) -> Any:
+    def load(self, spec: Any, *, now: Any, columns: list[str] | None = None) -> Any:
         if self.failures > 0:
             self.failures -= 1
             raise UnreachableError("data source", str(spec.path), "connection refused")
-        return super().load(spec, now=now)
+        return super().load(spec, now=now, columns=columns)
 
 
 def test_outside_system_errors_are_retried_then_recorded(

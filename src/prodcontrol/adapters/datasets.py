@@ -63,14 +63,16 @@ class FileSqlMlflowDatasets:
         self.base_dir = Path(base_dir)
         self.tracking_uri = tracking_uri
 
-    def load(self, spec: DataSource, *, now: datetime) -> Dataset:
+    def load(
+        self, spec: DataSource, *, now: datetime, columns: list[str] | None = None
+    ) -> Dataset:
         if isinstance(spec, FileSource):
-            return self._file(spec, now)
+            return self._file(spec, now, columns)
         if isinstance(spec, SqlSource):
-            return self._sql(spec, now)
+            return _pruned(self._sql(spec, now), columns)
         if isinstance(spec, MlflowArtifactSource):
-            return self._mlflow_artifact(spec)
-        return self._mlflow_dataset(spec)
+            return _pruned(self._mlflow_artifact(spec), columns)
+        return _pruned(self._mlflow_dataset(spec), columns)
 
     # ------------------------------------------------------------------ files
 
@@ -78,11 +80,11 @@ class FileSqlMlflowDatasets:
         candidate = Path(path).expanduser()
         return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
 
-    def _file(self, spec: FileSource, now: datetime) -> Dataset:
+    def _file(self, spec: FileSource, now: datetime, columns: list[str] | None) -> Dataset:
         path = self.resolve(spec.path)
         if not path.exists():
             raise DataError(missing_file_message(spec.path, path, self.base_dir))
-        frame = read_table(path, spec.format)
+        frame = read_table(path, spec.format, columns)
         modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
         return _windowed(frame, str(path), spec.time_column, spec.window, now, fallback=modified)
 
@@ -222,8 +224,11 @@ def _similar_files(path: Path) -> str | None:
     return f"'{close[0]}'" if close else None
 
 
-def read_table(path: Path, fmt: str | None) -> Any:
-    """A CSV or Parquet file as a DataFrame; the format from ``fmt`` or the suffix."""
+def read_table(path: Path, fmt: str | None, columns: list[str] | None = None) -> Any:
+    """A CSV or Parquet file as a DataFrame; the format from ``fmt`` or the suffix.
+
+    With ``columns`` only those the file has are read: Parquet reads no other column from disk.
+    """
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUFFIX_FORMATS)
         if len(files) != 1:
@@ -235,11 +240,33 @@ def read_table(path: Path, fmt: str | None) -> Any:
             f"cannot tell the format of {path}; give format: csv or parquet in models.yaml"
         )
     try:
-        return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        if kind == "csv":
+            wanted = None if columns is None else set(columns)
+            return pd.read_csv(path, usecols=None if wanted is None else lambda c: c in wanted)
+        return pd.read_parquet(path, columns=_parquet_columns(path, columns))
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (ValueError, OSError) as exc:
         raise DataError(f"cannot read {path} as {kind}: {exc}") from exc
+
+
+def _parquet_columns(path: Path, columns: list[str] | None) -> list[str] | None:
+    """The wanted columns the file's schema has, in the file's order (``None``: all)."""
+    if columns is None:
+        return None
+    import pyarrow.parquet as pq
+
+    wanted = set(columns)
+    return [name for name in pq.read_schema(path).names if name in wanted]
+
+
+def _pruned(dataset: Dataset, columns: list[str] | None) -> Dataset:
+    """A source that cannot read less (SQL, MLflow) still keeps only the wanted columns."""
+    if columns is None:
+        return dataset
+    wanted = set(columns)
+    frame = dataset.frame.loc[:, [c for c in dataset.frame.columns if c in wanted]]
+    return dataset.model_copy(update={"frame": frame, "columns": [str(c) for c in frame.columns]})
 
 
 def _windowed(

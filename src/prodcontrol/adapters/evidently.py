@@ -59,26 +59,14 @@ method that does not fit a column) returns ``Measurement(error=...)``: never a p
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from evidently import ColumnType, DataDefinition, Report
-from evidently import Dataset as EvidentlyDataset
-from evidently.metrics import (
-    ColumnCount,
-    DatasetMissingValueCount,
-    MissingValueCount,
-    OutListValueCount,
-    OutRangeValueCount,
-    ValueDrift,
-)
 from scipy import stats
 from scipy.spatial import distance
 
@@ -89,7 +77,7 @@ from prodcontrol.catalog.schema import (
     DriftControl,
     Sampling,
 )
-from prodcontrol.ports import ArtifactFile, Dataset, Measurement
+from prodcontrol.ports import Dataset, Measurement, ReportMetric, ReportSpec, RunReport
 
 log = logging.getLogger(__name__)
 
@@ -751,7 +739,7 @@ class _Outcome:
 
     value: float
     details: dict[str, Any]
-    metrics: list[Any]
+    metrics: list[ReportMetric]
     reference_columns: list[str]
     current_columns: list[str]
     strata: list[str] = field(default_factory=list)
@@ -832,12 +820,15 @@ def _prediction_score_kind(control: DriftControl) -> Literal["p_value", "distanc
     return "p_value" if control.thresholds.direction == "lower_is_worse" else "distance"
 
 
-def _drift_metrics(results: list[ColumnDrift]) -> list[Any]:
+def _drift_metrics(results: list[ColumnDrift]) -> list[ReportMetric]:
     """One ValueDrift per column with the method and threshold the verdict used. No
     DriftedColumnsCount: it re-tests every column (a third of the report's time) and the report's
     test summary already counts the drifted columns."""
     return [
-        ValueDrift(column=r.column, method=_report_method(r), threshold=r.threshold)
+        ReportMetric(
+            metric="value_drift",
+            args={"column": r.column, "method": _report_method(r), "threshold": r.threshold},
+        )
         for r in results
     ]
 
@@ -887,8 +878,8 @@ def _missing_share(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
         "cells": cells,
     }
     metrics = [
-        DatasetMissingValueCount(columns=columns),
-        *(MissingValueCount(column=c) for c in columns),
+        ReportMetric(metric="missing", args={"columns": columns}),
+        *(ReportMetric(metric="missing_column", args={"column": c}) for c in columns),
     ]
     return _Outcome(float(missing.sum()) / cells, details, metrics, columns, columns, columns)
 
@@ -918,9 +909,9 @@ def _schema(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
         "columns_checked": len(columns),
     }
     metrics = [
-        ColumnCount(),
-        ColumnCount(column_type=ColumnType.Numerical),
-        ColumnCount(column_type=ColumnType.Categorical),
+        ReportMetric(metric="column_count", args={"column_type": None}),
+        ReportMetric(metric="column_count", args={"column_type": "numerical"}),
+        ReportMetric(metric="column_count", args={"column_type": "categorical"}),
     ]
     present = [c for c in columns if c in current.columns]
     return _Outcome(float(len(missing) + len(changed)), details, metrics, columns, present, present)
@@ -985,7 +976,10 @@ def _out_of_range(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
             "values": int(values.size),
         }
     metrics = [
-        OutRangeValueCount(column=c, left=per_column[c]["min"], right=per_column[c]["max"])
+        ReportMetric(
+            metric="out_range",
+            args={"column": c, "left": per_column[c]["min"], "right": per_column[c]["max"]},
+        )
         for c in columns
     ]
     return _pooled_share("out_of_range", per_column, columns, metrics)
@@ -1010,12 +1004,15 @@ def _unseen_categories(wanted: Wanted, reference: Any, current: Any) -> _Outcome
         "unseen_categories",
         per_column,
         columns,
-        [OutListValueCount(column=c, values=levels[c]) for c in columns],
+        [ReportMetric(metric="out_list", args={"column": c, "values": levels[c]}) for c in columns],
     )
 
 
 def _pooled_share(
-    check: str, per_column: dict[str, dict[str, Any]], columns: list[str], metrics: list[Any]
+    check: str,
+    per_column: dict[str, dict[str, Any]],
+    columns: list[str],
+    metrics: list[ReportMetric],
 ) -> _Outcome:
     """Pooled share of flagged values over the non-missing values of all checked columns."""
     flagged = sum(int(p["flagged"]) for p in per_column.values())
@@ -1034,96 +1031,6 @@ _QUALITY = {
     "out_of_range": _out_of_range,
     "unseen_categories": _unseen_categories,
 }
-
-
-# --------------------------------------------------------------------------- the Evidently report
-
-
-def _evidently_dataset(frame: Any) -> Any:
-    """An Evidently dataset with the column kinds this module decided, so both agree."""
-    kinds = _kinds(frame, list(frame.columns))
-    definition = DataDefinition(
-        numerical_columns=[c for c, k in kinds.items() if k == "numeric"],
-        categorical_columns=[c for c, k in kinds.items() if k == "categorical"],
-        datetime_columns=[c for c, k in kinds.items() if k == "datetime"],
-    )
-    return EvidentlyDataset.from_pandas(frame, data_definition=definition)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _artifact(path: Path, media_type: str) -> ArtifactFile:
-    return ArtifactFile(
-        name=path.name,
-        path=str(path),
-        sha256=_sha256(path),
-        media_type=media_type,
-        size_bytes=path.stat().st_size,
-    )
-
-
-def _write_report(snapshot: Any, out_dir: str, stem: str) -> list[ArtifactFile]:
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = folder / f"{stem}.evidently.json", folder / f"{stem}.evidently.html"
-    snapshot.save_json(str(json_path))
-    snapshot.save_html(str(html_path))
-    return [_artifact(json_path, "application/json"), _artifact(html_path, "text/html")]
-
-
-def _report_values(snapshot: Any) -> dict[str, Any]:
-    """Per-column ValueDrift scores and decisions as the report computed them on the sample."""
-    summary = snapshot.dict()
-    values: dict[str, Any] = {"scores": {}, "drifted": {}}
-    for metric in summary["metrics"]:
-        config = metric.get("config", {})
-        if str(config.get("type", "")).endswith("ValueDrift"):
-            values["scores"][str(config["column"])] = float(metric["value"])
-    for test in summary["tests"]:
-        params = test.get("metric_config", {}).get("params", {})
-        if str(params.get("type", "")).endswith("ValueDrift"):
-            values["drifted"][str(params["column"])] = test["status"] == "FAIL"
-    return values
-
-
-def _merge_report(details: dict[str, Any], reported: dict[str, Any]) -> None:
-    """Adds the report's own numbers next to the exact ones; equal when nothing was sampled."""
-    for column, numbers in details.get("columns", {}).items():
-        if column in reported["scores"]:
-            numbers["report_score"] = reported["scores"][column]
-        if column in reported["drifted"]:
-            numbers["report_drifted"] = reported["drifted"][column]
-    if reported["drifted"]:
-        details["report_drifted_share"] = sum(reported["drifted"].values()) / len(
-            reported["drifted"]
-        )
-
-
-def _render(outcome: _Outcome, sample: Sample, control_id: str, out_dir: str) -> list[ArtifactFile]:
-    """Runs the Evidently report on the sample, writes it, and adds its numbers to the details."""
-    info = sample.info
-    report = Report(
-        outcome.metrics,
-        include_tests=True,
-        metadata={
-            "prodcontrol_control": control_id,
-            "prodcontrol_sample": f"{info['strategy']}: {info['size']} of {info['rows_total']} "
-            f"current rows, seed {info['seed']}",
-        },
-    )
-    snapshot = report.run(
-        current_data=_evidently_dataset(sample.current),
-        reference_data=_evidently_dataset(sample.reference),
-    )
-    artifacts = _write_report(snapshot, out_dir, control_id)
-    _merge_report(outcome.details, _report_values(snapshot))
-    return artifacts
 
 
 # --------------------------------------------------------------------------- the checker
@@ -1211,29 +1118,53 @@ class EvidentlyChecker:
                 f"the Evidently checker measures drift and data_quality "
                 f"controls; '{control.id}' is a {control.kind} control"
             )
-        columns = (outcome.reference_columns, outcome.current_columns)
-        sample = draw_sample(ref, cur, sampling, columns, outcome.strata)
-        if not self.render_reports:  # the verdict never depends on the report
-            outcome.details["report"] = "not rendered (render_reports=False)"
-            return Measurement(
-                control_id=control.id,
-                value=outcome.value,
-                details=outcome.details,
-                sample=sample.info,
-            )
-        try:
-            artifacts = _render(outcome, sample, control.id, out_dir)
-        except Exception as exc:  # the verdict stands on the exact numbers; say the report failed
-            log.exception("Evidently report for control %s failed", control.id)
-            outcome.details["report_error"] = f"{type(exc).__name__}: {exc}"
-            artifacts = []
         return Measurement(
             control_id=control.id,
             value=outcome.value,
             details=outcome.details,
-            artifacts=artifacts,
-            sample=sample.info,
+            sample=_planned_sample(ref, cur, sampling),
+            report=ReportSpec(
+                metrics=outcome.metrics,
+                reference_columns=outcome.reference_columns,
+                current_columns=outcome.current_columns,
+                strata=outcome.strata,
+            ),
         )
+
+    def render_report(
+        self,
+        measured: dict[str, Measurement],
+        reference: Dataset,
+        current: Dataset,
+        *,
+        sampling: Sampling,
+        out_dir: str,
+        title: str,
+    ) -> RunReport:
+        """The run's one Evidently report (:mod:`.evidently_report`); a failure is said, and
+        leaves the verdicts alone: they stand on the full-data numbers."""
+        if not self.render_reports:  # the verdict never depends on the report
+            return RunReport(
+                sample=next(iter(measured.values())).sample if measured else {},
+                details={
+                    cid: {**m.details, "report": "not rendered (render_reports=False)"}
+                    for cid, m in measured.items()
+                },
+            )
+        try:
+            from prodcontrol.adapters.evidently_report import render_run_report
+
+            return render_run_report(
+                measured,
+                _frame(reference, "reference"),
+                _frame(current, "current"),
+                sampling=sampling,
+                out_dir=out_dir,
+                title=title,
+            )
+        except Exception as exc:  # the report is for people; its failure is recorded, not raised
+            log.exception("Evidently report for run %s failed", title)
+            return RunReport(error=f"{type(exc).__name__}: {exc}")
 
     def _drift(
         self,
@@ -1270,6 +1201,20 @@ def _frame(dataset: Dataset, side: str) -> Any:
             "check the data source's path, query or time window"
         )
     return frame
+
+
+def _planned_sample(ref: Any, cur: Any, sampling: Sampling) -> dict[str, Any]:
+    """What the run's report will be rendered on: at most ``max_rows`` of each side."""
+    info = sample_config(sampling, len(ref), len(cur))
+    sampled = len(ref) > sampling.max_rows or len(cur) > sampling.max_rows
+    info.update(
+        strategy=sampling.strategy if sampled else "none",
+        size=min(len(cur), sampling.max_rows),
+        reference_size=min(len(ref), sampling.max_rows),
+        sampled=sampled,
+        rendered_in="the run's one report",
+    )
+    return info
 
 
 def _error(

@@ -226,7 +226,9 @@ class FrameworksFile(Strict):
 
 
 class Sampling(Strict):
-    """How much data a drift or quality control reads at most, and how it samples beyond that."""
+    """The sample the run's one Evidently report is rendered on: at most ``max_rows`` rows of
+    each side, seeded, stratified or uniform. Verdicts never use it: they are computed on all
+    rows."""
 
     max_rows: PositiveInt
     seed: int = 0

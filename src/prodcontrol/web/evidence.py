@@ -243,11 +243,10 @@ def artifact(request: Request, run_id: str, artifact_id: str, rt: Rt) -> Respons
     problem = artifact_problem(found[0])
     if problem is not None:
         return message_page(request, "Report no longer matches the evidence", problem, 409)
-    return FileResponse(
-        found[0].path,
-        media_type=found[0].media_type,
-        headers={"Content-Security-Policy": "sandbox allow-scripts"},
-    )
+    headers = {"Content-Security-Policy": "sandbox allow-scripts"}
+    if found[0].path.endswith(".gz"):  # the run report's HTML is stored compressed (issue 19)
+        headers["Content-Encoding"] = "gzip"
+    return FileResponse(found[0].path, media_type=found[0].media_type, headers=headers)
 
 
 # --------------------------------------------------------------------------- frameworks and packs
