@@ -23,6 +23,7 @@ Tags serving code reads (MLflow 3 has no stages, only aliases and tags):
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -31,7 +32,7 @@ from prodcontrol.catalog.readiness import missing_owner_roles
 from prodcontrol.catalog.schema import TierPolicy
 from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.engine import gates as rules
-from prodcontrol.errors import DecisionRefused, UnreachableError, UsageError
+from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError, UsageError
 from prodcontrol.evidence.records import (
     Action,
     ActionIn,
@@ -609,7 +610,10 @@ def accept(rt: Runtime, gate: Gate, *, by: str, queued: Action | None = None) ->
     # a waived finding stays waived: when its waiver ends it must open again
     if gate.finding_id and rt.store.get_finding(gate.finding_id).status == "open":
         how = "approved" if approved else "accepted on timeout"
-        rt.store.set_finding_status(gate.finding_id, "closed", f"{how} at gate {gate.id}")
+        with contextlib.suppress(StoreConflict):  # changed meanwhile: that change stands
+            rt.store.set_finding_status(
+                gate.finding_id, "closed", f"{how} at gate {gate.id}", expected="open"
+            )
     if not approved:
         _notify_timeout_accept(rt, gate)
 

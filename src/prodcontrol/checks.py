@@ -46,12 +46,13 @@ from prodcontrol.catalog.schema import (
     OwnershipControl,
     PerformanceControl,
     ReviewDueControl,
+    ServingApprovalControl,
     TierPolicy,
     ValueControl,
 )
 from prodcontrol.catalog.types import VerdictValue
 from prodcontrol.engine import measures
-from prodcontrol.engine.findings import WaiverView, plan_findings
+from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.value import measure_value
 from prodcontrol.engine.verdicts import Decided, decide, worst
 from prodcontrol.errors import (
@@ -82,6 +83,7 @@ from prodcontrol.ports import (
 )
 from prodcontrol.run_outcome import RunOutcome
 from prodcontrol.runtime import Runtime
+from prodcontrol.serving_approval import approval_of
 
 log = logging.getLogger(__name__)
 
@@ -312,12 +314,33 @@ def _measure(rt: Runtime, ctx: RunContext, entry: ModelEntry, control: Control) 
         return _performance(rt, ctx, entry, control)
     if isinstance(control, FreshnessControl):
         return _freshness(rt, ctx, entry, control)
-    if isinstance(control, OwnershipControl):
-        missing = measures.missing_owners(entry, list(control.params.roles))
-        return _value(control, float(len(missing)), missing_roles=missing)
+    if isinstance(control, OwnershipControl | ServingApprovalControl):
+        return _governance(rt, ctx, entry, control)
     if isinstance(control, ValueControl):
         return _value_capture(rt, entry, control)
     return _review_due(rt, entry, control)
+
+
+def _governance(
+    rt: Runtime,
+    ctx: RunContext,
+    entry: ModelEntry,
+    control: OwnershipControl | ServingApprovalControl,
+) -> ControlOutcome:
+    """Ownership before deployment, and deployment only through the gates."""
+    if isinstance(control, OwnershipControl):
+        missing = measures.missing_owners(entry, list(control.params.roles))
+        return _value(control, float(len(missing)), missing_roles=missing)
+    return _serving_approval(rt, ctx, control)
+
+
+def _serving_approval(
+    rt: Runtime, ctx: RunContext, control: ServingApprovalControl
+) -> ControlOutcome:
+    approval = approval_of(rt.store, ctx.model, _serving(ctx))
+    return _value(
+        control, approval.value, serving_version=approval.version, approved_by=approval.by
+    )
 
 
 def _value_capture(rt: Runtime, entry: ModelEntry, control: ValueControl) -> ControlOutcome:
@@ -533,11 +556,10 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
     outcomes, report_files = _run_report(rt, ctx, entry, outcomes)
     decided = [_decide(controls[o.control_id], o) for o in outcomes]
     now = rt.clock.now()
-    waivers = [
-        WaiverView(control_id=w.control_id, expires_at=w.expires_at, revoked=False)
-        for w in rt.store.list_waivers(model=ctx.model, active_at=now)
-    ]
-    plans = plan_findings(decided, controls, tier, waivers, now)
+    from prodcontrol.waivers import views  # a waiver's scope is its finding's version/verdict
+
+    waivers = views(rt, ctx.model, active_at=now)
+    plans = plan_findings(decided, controls, tier, waivers, now, model_version=ctx.version_label)
     verdicts = [VerdictIn(kind=controls[d.control_id].kind, **d.model_dump()) for d in decided]
     artifacts = [
         ArtifactIn.from_file(

@@ -88,6 +88,9 @@ def decide(
 ) -> Gate:
     """Record ``person``'s decision on the gate; apply the outcome when the gate closes.
 
+    Every approval and rejection needs a ``reason``, whatever the channel: a blank one is
+    refused (and the refusal recorded) like any other rule.
+
     ``credential`` names what proved the person (``token:<id>``, ``slack:<user>``, ...): a
     credential that already decided on the gate for someone else is refused (one credential,
     one vote), and it is logged with the decision.
@@ -109,6 +112,15 @@ def decide(
             now=rt.clock.now(),
             known_person=person in rt.config.inventory.people,
         )
+        if not reason.strip() and not isinstance(verdict, rules.Refusal):
+            verdict = rules.Refusal(
+                code="no_reason",
+                message=(
+                    f"an {decision} of gate {gate.id} needs a reason: say why (it is kept as "
+                    f"evidence), e.g. --reason \"drift is seasonal\" on the command line"
+                ),
+                could_decide=[],
+            )
         if credential is not None and not isinstance(verdict, rules.Refusal):
             reused = identity.check_credential(rt, gate_id, person, credential)
             if reused is not None:
@@ -233,7 +245,12 @@ def _settle_covered(rt: Runtime, gate: Gate) -> None:
     gates = [as_pending if g.id == gate.id else g for g in rt.store.list_gates(model=gate.model)]
     for finding in groups.covered(as_pending, findings, gates):
         if finding.id != gate.finding_id and finding.status == "open":
-            rt.store.set_finding_status(finding.id, "closed", f"{how} at gate {gate.id}")
+            try:  # conditional: a finding someone changed meanwhile keeps their change
+                rt.store.set_finding_status(
+                    finding.id, "closed", f"{how} at gate {gate.id}", expected="open"
+                )
+            except StoreConflict:
+                continue
 
 
 # --------------------------------------------------------------------------- timeouts

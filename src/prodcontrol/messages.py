@@ -26,6 +26,7 @@ BUTTON_LABELS: dict[Button, str] = {
 }
 ACTION_PREFIX = "prodcontrol_"
 WAIVER_CALLBACK = "prodcontrol_waiver"
+DECISION_CALLBACK = "prodcontrol_decision"
 
 
 MAX_CONTROL_LINES = 8
@@ -204,6 +205,27 @@ def decided_blocks(blocks: list[dict[str, Any]], line: str) -> list[dict[str, An
     kept = [b for b in blocks if b.get("type") != "actions"]
     kept.append({"type": "section", "text": {"type": "mrkdwn", "text": f":lock: {line}"}})
     return kept
+
+
+def decision_modal(gate_id: str, decision: str, summary: str) -> dict[str, Any]:
+    """The modal an Approve or Reject button opens: the decision needs its reason."""
+    verb = "Approve" if decision == "approve" else "Reject"
+    return {
+        "type": "modal",
+        "callback_id": DECISION_CALLBACK,
+        "private_metadata": json.dumps({"gate_id": gate_id, "decision": decision}),
+        "title": {"type": "plain_text", "text": f"{verb} the gate"},
+        "submit": {"type": "plain_text", "text": verb},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": summary[:2900]}},
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": f"Why {decision}? (kept as evidence)"},
+                "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+            },
+        ],
+    }
 
 
 def waiver_modal(finding_id: str, gate_id: str | None, max_days: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from prodcontrol import actions
 from prodcontrol.engine import gates as rules
 from prodcontrol.engine.findings import WaiverView
-from prodcontrol.errors import DecisionRefused, UnreachableError, UsageError
+from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError, UsageError
 from prodcontrol.evidence.records import Channel, Finding, Waiver, WaiverIn
 from prodcontrol.runtime import Runtime
 
@@ -238,18 +238,27 @@ def revoke(rt: Runtime, waiver_id: str, *, by: str, reason: str) -> Waiver:
     return rt.store.revoke_waiver(waiver_id, by, reason.strip())
 
 
-def views(rt: Runtime, model: str) -> list[WaiverView]:
-    """The model's waivers as the engine sees them (``plan_findings``): expired ones included,
-    so an expired waiver no longer accepts its finding on the next run."""
+def views(rt: Runtime, model: str, active_at: datetime | None = None) -> list[WaiverView]:
+    """The model's waivers as the engine sees them (``plan_findings``): expired ones included
+    unless ``active_at`` is given, so an expired waiver no longer accepts its finding.
+
+    A waiver's scope is the finding it was granted on: that model version, that control, and
+    verdicts no worse than that finding's.
+    """
     now = rt.clock.now()
-    return [
-        WaiverView(
-            control_id=w.control_id,
-            expires_at=w.expires_at,
-            revoked=w.revoked_at is not None and w.revoked_at <= now,
+    found = []
+    for w in rt.store.list_waivers(model=model, active_at=active_at):
+        granted_on = rt.store.get_finding(w.finding_id)
+        found.append(
+            WaiverView(
+                control_id=w.control_id,
+                expires_at=w.expires_at,
+                revoked=w.revoked_at is not None and w.revoked_at <= now,
+                model_version=granted_on.model_version,
+                verdict=granted_on.verdict,
+            )
         )
-        for w in rt.store.list_waivers(model=model)
-    ]
+    return found
 
 
 def reopen_expired(rt: Runtime, model: str | None = None) -> list[Finding]:
@@ -274,5 +283,10 @@ def reopen_expired(rt: Runtime, model: str | None = None) -> list[Finding]:
             why = f"waiver {last.id} was revoked"
         else:
             why = f"waiver {last.id} expired at {last.expires_at:%Y-%m-%d %H:%M} UTC"
-        reopened.append(rt.store.set_finding_status(finding.id, "open", why))
+        try:  # conditional: a decision that closed it meanwhile wins
+            reopened.append(
+                rt.store.set_finding_status(finding.id, "open", why, expected="waived")
+            )
+        except StoreConflict:
+            continue
     return reopened

@@ -41,6 +41,9 @@ def test_demo_tells_the_whole_story(tmp_path: Path) -> None:
     assert "fraud-detector@champion: version 2 -> version 1 (rolled back)" in out
     assert "evidence intact" in out
     assert "--- to @" in out  # the outbox printed what owners would get in Slack
+    # the high tier's gate exists before its first messages: dana may approve from step 0
+    first = out[out.index("--- to @dana") : out.index("4. Medium tier")]
+    assert "fraud-detector" in first and "[Approve] [Reject]" in first
     assert (tmp_path / "state" / "mlartifacts").is_dir()  # MLflow artifacts stay in the state dir
     assert not (ROOT / "mlruns").exists()
 

@@ -238,6 +238,10 @@ def test_promote_and_retire_through_gates(
         ok("promote", MEDIUM, "3", "--to", "pilot", "--as", "emeka", "--reason", "new", "--json")
     )
     assert opened["kind"] == "promotion" and opened["could_approve"] == ["dana"]
+    # a newcomer forgets --reason: refused (exit 2), recorded, and nothing moves
+    err = refused(capsys, *APPROVE, opened["gate"], "--as", "dana")
+    assert "--reason" in err
+    assert registry.aliases[MEDIUM]["champion"] == "2"
     assert "separation" not in ok(*APPROVE, opened["gate"], "--as", "dana", "--reason", "ok")
     assert registry.aliases[MEDIUM]["champion"] == "3"
 

@@ -22,10 +22,13 @@ from gate_world import (
     record_finding,
 )
 
-from prodcontrol import actions, decisions, escalation, lifecycle
+from prodcontrol import actions, checks, decisions, escalation, lifecycle
 from prodcontrol.adapters.mlflow import MlflowAdapter
 from prodcontrol.catalog.config import Config
+from prodcontrol.engine.verdicts import decide as decide_verdict
 from prodcontrol.runtime import Runtime
+
+SERVING = "serving-version-approved"
 
 
 def renamed(config: Config, **names: str) -> Config:
@@ -79,7 +82,9 @@ def tags_of(rt: Runtime, model: str, version: str) -> dict[str, str]:
 def test_reject_rolls_back_in_mlflow_once(world: tuple[Runtime, str, str]) -> None:
     rt, high, _ = world
     gate = decisions.open_finding_gate(rt, record_finding(rt, high, "3"), "high")
-    decisions.decide(rt, gate.id, person="gustav", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+    )
     closed = decisions.decide(
         rt, gate.id, person="dana", decision="reject", channel="slack", reason="drift is real"
     )
@@ -134,7 +139,9 @@ def test_promotion_gate_moves_the_alias(world: tuple[Runtime, str, str]) -> None
     gate = lifecycle.request_promotion(
         rt, medium, "3", "production", requested_by="emeka", reason="retrained"
     )
-    decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
     assert serving(rt, medium) == "3"
     tags = tags_of(rt, medium, "3")
     assert (tags["prodcontrol.approved"], tags["prodcontrol.stage"]) == ("true", "production")
@@ -144,7 +151,9 @@ def test_promotion_gate_moves_the_alias(world: tuple[Runtime, str, str]) -> None
 def test_retire_removes_every_alias(world: tuple[Runtime, str, str]) -> None:
     rt, _, medium = world
     gate = lifecycle.request_retirement(rt, medium, requested_by="emeka", reason="replaced")
-    decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
     versions = rt.registry.list_versions(medium)
     assert all(not v.aliases for v in versions)
     assert {v.tags["prodcontrol.retired"] for v in versions} == {"true"}
@@ -208,3 +217,31 @@ def test_a_stale_gate_does_not_roll_back_a_version_promoted_by_hand(
     told = [n for n in rt.store.list_notifications() if n.payload.get("kind") == "action_skipped"]
     assert [n.recipient for n in told] == [risk]
     assert "prodcontrol.rolled_back" not in tags_of(rt, medium, "3")
+
+
+def test_an_alias_moved_by_hand_to_an_unapproved_version_fails_serving_version_approved(
+    world: tuple[Runtime, str, str],
+) -> None:
+    """No control noticed a serving alias pointing at a version nobody approved."""
+    rt, high, medium = world  # high serves v3 (never approved); medium serves v2 (approved)
+    control = next(c for c in rt.config.catalog.controls.values() if c.id == SERVING)
+    for tier in rt.config.catalog.tiers.values():
+        assert SERVING in tier.controls  # on every tier
+    unapproved = checks.measure_control(rt, checks.open_run(rt, high, trigger="test"), SERVING)
+    assert unapproved.value == 1.0 and "outside the gates" in unapproved.details["approved_by"]
+    assert decide_verdict(SERVING, unapproved.value, control.thresholds).verdict == "fail"
+    approved = checks.measure_control(rt, checks.open_run(rt, medium, trigger="test"), SERVING)
+    assert (approved.value, approved.details["approved_by"]) == (0.0, "tag")
+    # moved by hand to v3 of medium: fails until a promotion gate approves v3
+    rt.registry.set_alias(medium, "champion", "3")
+    moved = checks.measure_control(rt, checks.open_run(rt, medium, trigger="test"), SERVING)
+    assert moved.value == 1.0
+    passing_run(rt, medium, "3")
+    gate = lifecycle.request_promotion(
+        rt, medium, "3", "production", requested_by="emeka", reason="retrained"
+    )
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="validated"
+    )
+    promoted = checks.measure_control(rt, checks.open_run(rt, medium, trigger="test"), SERVING)
+    assert promoted.value == 0.0

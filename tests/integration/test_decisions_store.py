@@ -59,7 +59,9 @@ def test_two_person_gate_needs_two_holders_then_accepts(
     gate = high_gate(rt)
     assert (gate.required_approvals, gate.status) == (2, "pending")
     assert gate.requested_by == "chen"  # the model_behaviour owner, under separation of duties
-    first = decisions.decide(rt, gate.id, person="gustav", decision="approve", channel="cli")
+    first = decisions.decide(
+        rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+    )
     assert first.status == "pending" and first.version == gate.version + 1
     assert decisions.who_could_decide(rt, first) == ["dana"]
     done = decisions.decide(
@@ -67,7 +69,7 @@ def test_two_person_gate_needs_two_holders_then_accepts(
     )
     assert done.status == "approved"
     recorded = [(d.person, d.channel, d.reason) for d in rt.store.decisions_for(gate.id)]
-    assert recorded == [("gustav", "cli", ""), ("dana", "slack", "seasonal")]
+    assert recorded == [("gustav", "cli", "test reason"), ("dana", "slack", "seasonal")]
     [action] = rt.store.list_actions(HIGH)
     assert (action.action, action.status, action.gate_id) == ("accept", "applied", gate.id)
     assert action.requested_by == "gustav,dana"
@@ -105,17 +107,31 @@ def test_one_reject_rolls_back_to_the_last_approved_version_once(
 def test_refusals_say_why_and_who_and_are_recorded(rt: Runtime) -> None:
     gate = high_gate(rt, requested_by="chen")
     with pytest.raises(DecisionRefused, match=r"amara does not hold .*dana, gustav"):
-        decisions.decide(rt, gate.id, person="amara", decision="approve", channel="slack")
+        decisions.decide(
+            rt, gate.id, person="amara", decision="approve", channel="slack", reason="test reason"
+        )
     with pytest.raises(DecisionRefused, match="separation of duties"):
-        decisions.decide(rt, gate.id, person="chen", decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="chen", decision="approve", channel="cli", reason="test reason"
+        )
     with pytest.raises(DecisionRefused, match=r"not in people\.yaml"):
-        decisions.decide(rt, gate.id, person="mallory", decision="approve", channel="web")
-    decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="mallory", decision="approve", channel="web", reason="test reason"
+        )
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
     with pytest.raises(DecisionRefused, match="already decided"):
-        decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
-    decisions.decide(rt, gate.id, person="gustav", decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+        )
+    decisions.decide(
+        rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+    )
     with pytest.raises(DecisionRefused, match="already approved"):
-        decisions.decide(rt, gate.id, person="chen", decision="reject", channel="slack")
+        decisions.decide(
+            rt, gate.id, person="chen", decision="reject", channel="slack", reason="test reason"
+        )
     recorded = refusals(rt)
     assert [r["refused"] for r in recorded] == [
         "no_right",
@@ -182,7 +198,9 @@ def test_a_decision_after_the_due_time_is_refused_and_expires_the_gate(
     gate = high_gate(rt)
     clock.advance(timedelta(hours=8, seconds=1))
     with pytest.raises(DecisionRefused, match="timed out"):
-        decisions.decide(rt, gate.id, person="chen", decision="approve", channel="slack")
+        decisions.decide(
+            rt, gate.id, person="chen", decision="approve", channel="slack", reason="test reason"
+        )
     assert rt.store.get_gate(gate.id).status == "expired"
     assert [r["refused"] for r in refusals(rt)] == ["timed_out"]
     assert len(rt.store.list_actions(HIGH)) == 1
@@ -216,8 +234,12 @@ def test_listeners_hear_every_change(rt: Runtime) -> None:
     decisions.add_gate_listener(listener)
     try:
         gate = high_gate(rt)
-        decisions.decide(rt, gate.id, person="gustav", decision="approve", channel="cli")
-        decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+        )
+        decisions.decide(
+            rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+        )
     finally:
         decisions.remove_gate_listener(listener)
     assert heard == [(gate.id, "pending"), (gate.id, "approved")]
@@ -239,6 +261,7 @@ def race(rt: Runtime, gate_id: str, moves: list[tuple[str, str]]) -> dict[str, o
                 person=person,
                 decision=decision,
                 channel="slack",  # type: ignore[arg-type]
+                reason="test reason",
             )
         except (DecisionRefused, StoreConflict) as exc:
             results[person] = exc
@@ -264,7 +287,9 @@ def test_two_people_approving_a_two_person_gate_at_once_apply_once(rt: Runtime) 
 
 def test_the_last_two_approvers_racing_close_the_gate_once(rt: Runtime) -> None:
     gate = high_gate(rt)
-    decisions.decide(rt, gate.id, person="gustav", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+    )
     # chen requested it (separation of duties): chen may not approve but may still reject
     results = race(rt, gate.id, [("dana", "approve"), ("chen", "reject")])
     won = [r for r in results.values() if isinstance(r, Gate)]
@@ -286,7 +311,9 @@ def test_registry_down_queues_the_action_and_the_ticker_applies_it_once(
     gate = high_gate(rt)
     registry.reachable = False
     with pytest.raises(UnreachableError):
-        decisions.decide(rt, gate.id, person="dana", decision="reject", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="dana", decision="reject", channel="cli", reason="test reason"
+        )
     assert rt.store.get_gate(gate.id).status == "rejected"
     assert registry.aliases[HIGH]["champion"] == "3"  # no alias moved
     [queued] = rt.store.list_actions(HIGH)
@@ -309,7 +336,9 @@ def test_registry_down_past_the_tier_limit_dead_letters_and_escalates(
     gate = high_gate(rt)
     registry.reachable = False
     with pytest.raises(UnreachableError):
-        decisions.decide(rt, gate.id, person="dana", decision="reject", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="dana", decision="reject", channel="cli", reason="test reason"
+        )
     limit = rt.config.catalog.tiers["high"].gate.action_attempts
     for _ in range(limit):
         clock.advance(timedelta(hours=1))
@@ -331,7 +360,9 @@ def test_rollback_without_an_approved_version_falls_back_to_suspend(
     for version in ("1", "2"):
         registry.set_version_tags(HIGH, version, {"prodcontrol.approved": "false"})
     gate = high_gate(rt)
-    decisions.decide(rt, gate.id, person="dana", decision="reject", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="dana", decision="reject", channel="cli", reason="test reason"
+    )
     [action] = rt.store.list_actions(HIGH)
     assert (action.action, action.status) == ("suspend", "applied")
     assert "no earlier version that passed its gate" in action.params["reason"]
@@ -388,7 +419,8 @@ def test_a_waiver_accepts_until_it_expires_then_the_finding_reopens(
     drifted = [decide_verdict("dataset-drift", 0.9, controls["dataset-drift"].thresholds)]
 
     def plan() -> bool:
-        [p] = plan_findings(drifted, controls, tier, waivers.views(rt, MEDIUM), clock.now())
+        views = waivers.views(rt, MEDIUM)
+        [p] = plan_findings(drifted, controls, tier, views, clock.now(), model_version="2")
         return p.waived
 
     assert plan()
@@ -476,10 +508,16 @@ def test_promotion_through_a_gate_moves_the_alias(rt: Runtime, registry: FakeReg
         2,
     )
     with pytest.raises(DecisionRefused, match="separation of duties"):
-        decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+        )
     with pytest.raises(DecisionRefused, match="deploy"):
-        decisions.decide(rt, gate.id, person="chen", decision="approve", channel="cli")
-    decisions.decide(rt, gate.id, person="gustav", decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="chen", decision="approve", channel="cli", reason="test reason"
+        )
+    decisions.decide(
+        rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+    )
     assert registry.aliases[HIGH]["champion"] == "3"
     # the two-person rule needs a second deploy holder who did not request it
     assert decisions.who_could_decide(rt, rt.store.get_gate(gate.id)) == []
@@ -491,7 +529,9 @@ def test_promotion_on_a_single_approver_tier(rt: Runtime, registry: FakeRegistry
     gate = lifecycle.request_promotion(
         rt, MEDIUM, "3", "pilot", requested_by="emeka", reason="new features"
     )
-    decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
     assert registry.aliases[MEDIUM]["champion"] == "3"
     tags = registry.versions[MEDIUM]["3"].ref.tags
     assert (tags["prodcontrol.stage"], tags["prodcontrol.approved"]) == ("pilot", "true")
@@ -509,7 +549,9 @@ def test_retire_removes_aliases_stops_controls_keeps_evidence(
     gate = lifecycle.request_retirement(rt, MEDIUM, requested_by="emeka", reason="replaced")
     assert (gate.kind, gate.right, gate.model_version) == ("retire", "shutdown", "2")
     assert lifecycle.is_controlled(rt, MEDIUM)
-    decisions.decide(rt, gate.id, person="dana", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
     assert registry.aliases[MEDIUM] == {}
     assert all(v.tags["prodcontrol.retired"] == "true" for v in registry.list_versions(MEDIUM))
     assert lifecycle.effective_stage(rt, MEDIUM) == "retired"

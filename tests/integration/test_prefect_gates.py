@@ -199,7 +199,12 @@ def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, A
     assert resume_closed_gate_runs(rt) == []  # both gates still pending
     closed = [
         decisions.decide(
-            rt, g.id, person=decisions.who_could_decide(rt, g)[0], decision="approve", channel="cli"
+            rt,
+            g.id,
+            person=decisions.who_could_decide(rt, g)[0],
+            decision="approve",
+            channel="cli",
+            reason="test reason",
         )
         for g in gates
     ]

@@ -177,7 +177,9 @@ def test_long_wait_suspends_the_run_and_a_decision_brings_it_back(
         assert client.read_flow_run(flow_run.id).state.is_paused()
 
         person = decisions.who_could_decide(rt, gate)[0]
-        decisions.decide(rt, gate.id, person=person, decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person=person, decision="approve", channel="cli", reason="test reason"
+        )
         assert resume_closed_gate_runs(rt) == [str(flow_run.id)]
         assert client.read_flow_run(flow_run.id).state.is_scheduled()
 

@@ -109,7 +109,9 @@ def test_the_gate_decision_applies_one_action_and_settles_every_finding(
     run_id = bad_run(rt, CONTROLS)
     escalation.after_run(rt, run_id)
     [gate_id] = open_gates(rt, MODEL, run_id, None)
-    decided = decisions.decide(rt, gate_id, person="emeka", decision="approve", channel="cli")
+    decided = decisions.decide(
+        rt, gate_id, person="emeka", decision="approve", channel="cli", reason="test reason"
+    )
     assert decided.status == "approved"
     assert {f.status for f in findings_of(rt, run_id)} == {"closed"}
     assert [a.action for a in rt.store.list_actions(MODEL)] == ["accept"]
@@ -119,7 +121,9 @@ def test_the_gate_decision_applies_one_action_and_settles_every_finding(
     [gate2] = open_gates(rt, MODEL, run2, None)
     assert gate2 != gate_id
     escalation.after_run(rt, run2)
-    rejected = decisions.decide(rt, gate2, person="dana", decision="reject", channel="cli")
+    rejected = decisions.decide(
+        rt, gate2, person="dana", decision="reject", channel="cli", reason="test reason"
+    )
     assert rejected.status == "rejected"
     actions = [a for a in rt.store.list_actions(MODEL) if a.gate_id == gate2]
     # once, not once per finding: no earlier approved version, so the queued rollback is
@@ -174,7 +178,9 @@ def test_a_second_run_of_the_version_adopts_the_pending_gate(
     covered = decisions.covered_findings(rt, gate)
     assert len(covered) == 5
 
-    decisions.decide(rt, gate_id, person="emeka", decision="approve", channel="cli")
+    decisions.decide(
+        rt, gate_id, person="emeka", decision="approve", channel="cli", reason="test reason"
+    )
     assert {f.status for f in rt.store.list_findings(model=MODEL)} == {"closed"}
     assert [a.action for a in rt.store.list_actions(MODEL)] == ["accept"]
 

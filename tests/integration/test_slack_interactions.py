@@ -138,12 +138,23 @@ def test_approve_decides_the_gate_and_updates_the_messages(
     [original] = slack_server.messages()
     assert "prodcontrol_approve" in str(original["blocks"])
 
-    body = world.click(EMEKA, "approve")
+    body = world.click(EMEKA, "approve")  # the button asks for the reason first
     status, answer = world.post(body, signed(body, world.now()))
-    assert (status, answer["status"]) == (200, "approved")
+    assert (status, answer["modal"]) == (200, "opened")
+    assert slack_server.views()[-1]["view"]["callback_id"] == "prodcontrol_decision"
+    assert world.nothing_decided()
+    body = decision_submission(world, EMEKA, "approve", "   ")  # no reason: asked again
+    status, answer = world.post(body, signed(body, world.now()))
+    assert (status, answer["response_action"]) == (200, "errors")
+    assert world.nothing_decided()
+    body = decision_submission(world, EMEKA, "approve", "drift explained by the campaign")
+    status, answer = world.post(body, signed(body, world.now()))
+    assert (status, answer) == (200, {"response_action": "clear"})
     gate = rt.store.get_gate(world.gate.id)
     assert gate.status == "approved"
-    assert [(d.person, d.channel) for d in rt.store.decisions_for(gate.id)] == [("emeka", "slack")]
+    assert [(d.person, d.channel, d.reason) for d in rt.store.decisions_for(gate.id)] == [
+        ("emeka", "slack", "drift explained by the campaign")
+    ]
     assert [e.status for e in rt.store.list_escalations()] == ["resolved"]
 
     assert sender.drain().updated == 1
@@ -164,6 +175,27 @@ def test_request_waiver_opens_the_modal_for_a_holder(
     assert view["callback_id"] == "prodcontrol_waiver"
     body = world.click(EMEKA, "request_waiver")
     assert world.post(body, signed(body, world.now()))[0] == 403
+
+
+def decision_submission(world: World, slack_user: str, decision: str, reason: str) -> bytes:
+    view = {
+        "callback_id": "prodcontrol_decision",
+        "private_metadata": json.dumps({"gate_id": world.gate.id, "decision": decision}),
+        "state": {"values": {"reason": {"value": {"value": reason}}}},
+    }
+    payload = {"type": "view_submission", "user": {"id": slack_user}, "view": view}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def test_a_forged_decision_submission_is_refused_like_a_button(world: World) -> None:
+    """An attacker posts the modal's submission directly: rights and rules still apply."""
+    body = decision_submission(world, HANA, "approve", "looks fine to me")
+    status, answer = world.post(body, signed(body, world.now()))
+    assert (status, answer["error"]) == (403, "no_right")
+    body = decision_submission(world, EMEKA, "promote", "sneaky")
+    status, _ = world.post(body, signed(body, world.now()))
+    assert status == 400
+    assert world.nothing_decided()
 
 
 def waiver_submission(world: World, slack_user: str, reason: str, days: str) -> bytes:

@@ -98,4 +98,6 @@ def test_tier_change_is_a_gated_recorded_change(rt: Runtime) -> None:
     assert again.id == gate.id
     # medium's change right is model_behaviour (emeka): the requester may not approve his own
     with pytest.raises(DecisionRefused, match="separation of duties"):
-        decisions.decide(rt, gate.id, person="emeka", decision="approve", channel="cli")
+        decisions.decide(
+            rt, gate.id, person="emeka", decision="approve", channel="cli", reason="test reason"
+        )

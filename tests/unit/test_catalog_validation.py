@@ -216,3 +216,17 @@ def test_missing_catalog_file(dirs: tuple[Path, Path]) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(catalog, inventory)
     assert any("frameworks.yaml" in p.message for p in caught.value.problems)
+
+
+def test_a_gate_opening_on_error_may_not_time_out_to_accept(dirs: tuple[Path, Path]) -> None:
+    """The medium tier used to open gates on error and accept on timeout: two quiet days
+    turned a control that never ran into an accepted one."""
+    path, problems = problems_after(
+        dirs,
+        "tiers.yaml",
+        lambda t: t.replace("opens_on: [fail]", "opens_on: [fail, error]", 1),
+    )
+    (problem,) = problems
+    assert problem.field == "tiers.medium.gate.on_timeout"
+    assert problem.line == line_of(path, "on_timeout: accept", nth=2)
+    assert "may not time out to accept" in problem.message

@@ -129,7 +129,7 @@ def test_gate_opens_only_on_the_tiers_verdicts_and_pass_is_no_finding() -> None:
 
 def test_active_waiver_accepts_but_expired_or_error_does_not() -> None:
     policy = tier("single", True, ["fail"])
-    live = WaiverView(control_id="d", expires_at=NOW + timedelta(days=1))
+    live = WaiverView(control_id="d", expires_at=NOW + timedelta(days=1), verdict="fail")
     expired = WaiverView(control_id="d", expires_at=NOW - timedelta(seconds=1))
     (waived,) = plan_findings([decide("d", 0.5, HIGHER)], CONTROLS, policy, [live], NOW)
     assert waived.waived and not waived.opens_gate and not waived.escalates

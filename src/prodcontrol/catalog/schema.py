@@ -132,6 +132,11 @@ class ValueParams(Strict):
         return self
 
 
+class ServingApprovalParams(Strict):
+    """Value is 1 when the serving alias points at a version nobody approved (no
+    ``prodcontrol.approved=true`` tag and no approved promotion gate), else 0."""
+
+
 class ControlBase(Strict):
     id: Slug
     title: str
@@ -176,6 +181,11 @@ class ValueControl(ControlBase):
     params: ValueParams = ValueParams()
 
 
+class ServingApprovalControl(ControlBase):
+    kind: Literal["serving_approval"]
+    params: ServingApprovalParams = ServingApprovalParams()
+
+
 Control = Annotated[
     DriftControl
     | DataQualityControl
@@ -183,7 +193,8 @@ Control = Annotated[
     | FreshnessControl
     | OwnershipControl
     | ReviewDueControl
-    | ValueControl,
+    | ValueControl
+    | ServingApprovalControl,
     Field(discriminator="kind"),
 ]
 

@@ -24,7 +24,14 @@ never a pass and never an error."""
 Severity = Literal["low", "medium", "high", "critical"]
 Stage = Literal["experimentation", "pilot", "production", "retired"]
 ControlKind = Literal[
-    "drift", "data_quality", "performance", "freshness", "ownership", "review_due", "value"
+    "drift",
+    "data_quality",
+    "performance",
+    "freshness",
+    "ownership",
+    "review_due",
+    "value",
+    "serving_approval",
 ]
 GateMode = Literal["none", "single", "two_person"]
 TimeoutAction = Literal["rollback", "suspend", "accept"]

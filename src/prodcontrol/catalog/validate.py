@@ -142,6 +142,18 @@ def check_catalog(catalog: Catalog, docs: Docs) -> Iterator[Problem]:
                     f"override for '{control_id}', which this tier does not run; "
                     "add it to the tier's controls or remove the override",
                 )
+        if (
+            tier.gate.mode != "none"
+            and "error" in tier.gate.opens_on
+            and tier.gate.on_timeout == "accept"
+        ):
+            yield tiers_doc.problem(
+                ("tiers", tier_id, "gate", "on_timeout"),
+                f"tiers.{tier_id}.gate.on_timeout",
+                "a gate that opens on error may not time out to accept (a control that never "
+                "ran would be accepted by silence); set on_timeout to rollback or suspend, or "
+                "remove error from gate.opens_on",
+            )
         if tier.gate.mode == "two_person" and not tier.gate.separation_of_duties:
             yield tiers_doc.problem(
                 ("tiers", tier_id, "gate", "separation_of_duties"),

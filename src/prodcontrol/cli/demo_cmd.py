@@ -245,9 +245,12 @@ def _step_waiver(rt: Runtime, results: dict[str, Any]) -> None:
     if medium is None:
         console.print("no medium-tier model had a finding; nothing to waive")
         return
-    findings = rt.store.list_findings(model=medium, status="open")
+    found = rt.store.list_findings(model=medium, status="open")
+    latest = max(found, key=lambda f: f.opened_at).run_id if found else None
+    # the latest run's warnings: an error (a control that could not run) is never waived
+    findings = [f for f in found if f.run_id == latest and f.verdict != "error"]
     if not findings:
-        console.print(f"{medium} has no open finding; nothing to waive")
+        console.print(f"{medium} has no open finding to waive")
         return
     tier = rt.config.tier(rt.config.model(medium))
     approver = _signed_in(rt, _holder(rt, medium, "exception")).person
@@ -327,6 +330,7 @@ def _step_gate(rt: Runtime, results: dict[str, Any]) -> None:
             decision="approve",
             channel="slack",
             credential=f"slack:{rt.config.inventory.people[requester].slack_id}",
+            reason="the drift looks seasonal to me",
         )
     except DecisionRefused as exc:
         console.print(f"[red]refused[/] {requester}: {exc}")

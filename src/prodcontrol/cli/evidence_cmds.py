@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
-from prodcontrol.cli.output import console, emit, emit_object, err_console
+from prodcontrol.cli.output import console, emit, emit_object, err_console, verdict_label
 from prodcontrol.errors import EXIT_CONTROLS_FAILED, EXIT_UNREACHABLE, UsageError
 from prodcontrol.evidence.period import parse_day, period
 
@@ -264,7 +264,8 @@ def frameworks(  # noqa: PLR0917 - Typer maps each option to one parameter
     data = [r.model_dump() for r in rows]
     if not as_json:
         for row in data:
-            row["outcome"] = "GAP" if row["gap"] else row["outcome"]
+            row["outcome"] = "GAP" if row["gap"] else verdict_label(row["outcome"])
+            row["verdicts"] = {verdict_label(k): n for k, n in row["verdicts"].items()}
     emit(
         data,
         as_json=as_json,

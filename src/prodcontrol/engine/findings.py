@@ -2,7 +2,9 @@
 
 Policy comes from the tier (DESIGN §1): a low tier notifies only; medium and high open gates on
 the verdicts their policy names; a fail-closed tier turns ``error`` into a blocking finding.
-An active waiver for the same model and control accepts a finding without gating it.
+An active waiver accepts a finding without gating it only within its scope: the same model
+version, the same control, and a verdict no worse than the one waived. A worse verdict or a new
+version opens a finding as usual.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from prodcontrol.catalog.schema import Control, TierPolicy
+from prodcontrol.catalog.schema import VERDICT_ORDER, Control, TierPolicy
 from prodcontrol.catalog.types import VerdictValue
 from prodcontrol.engine.verdicts import Decided
 
@@ -25,6 +27,14 @@ class WaiverView(BaseModel):
     control_id: str
     expires_at: datetime
     revoked: bool = False
+    model_version: str | None = None
+    verdict: VerdictValue = "warn"
+
+    def covers(self, control_id: str, verdict: VerdictValue, model_version: str | None) -> bool:
+        """Whether this waiver accepts ``verdict`` of ``control_id`` on ``model_version``."""
+        same_version = self.model_version is None or self.model_version == model_version
+        no_worse = VERDICT_ORDER[verdict] <= VERDICT_ORDER[self.verdict]
+        return control_id == self.control_id and same_version and no_worse
 
 
 class FindingPlan(BaseModel):
@@ -48,16 +58,23 @@ def plan_findings(
     tier: TierPolicy,
     waivers: Iterable[WaiverView],
     now: datetime,
+    *,
+    model_version: str | None = None,
 ) -> list[FindingPlan]:
-    """One plan per warn, fail or error verdict, in the order the verdicts came."""
-    active = {w.control_id for w in waivers if not w.revoked and w.expires_at > now}
+    """One plan per warn, fail or error verdict, in the order the verdicts came.
+
+    ``model_version`` is the run's: a waiver granted on another version covers nothing here.
+    """
+    active = [w for w in waivers if not w.revoked and w.expires_at > now]
     plans = []
     for item in decided:
         if item.verdict in ("pass", "not_applicable"):
             continue
         gated = tier.gate.mode != "none" and item.verdict in tier.gate.opens_on
         blocking = gated or (tier.fail_closed and item.verdict == "error")
-        waived = item.control_id in active and item.verdict != "error"
+        waived = item.verdict != "error" and any(
+            w.covers(item.control_id, item.verdict, model_version) for w in active
+        )
         plans.append(
             FindingPlan(
                 control_id=item.control_id,

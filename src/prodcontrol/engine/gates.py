@@ -34,6 +34,7 @@ RefusalCode = Literal[
     "separation_of_duties",
     "already_decided",
     "same_credential",
+    "no_reason",
 ]
 NewStatus = Literal["approved", "rejected"]
 

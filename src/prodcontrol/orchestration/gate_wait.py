@@ -155,7 +155,7 @@ def _apply_form_answer(rt: Runtime, gate: Gate, answer: GateInput | None, key: s
             person=actor.person,
             decision=answer.decision,
             channel="web",
-            reason=answer.reason or "decided in the Prefect UI",
+            reason=answer.reason,  # blank: refused and logged, like any channel
             credential=actor.credential,
         )
     except (DecisionRefused, StoreConflict) as exc:

@@ -43,7 +43,13 @@ from prodcontrol.clock import Clock
 from prodcontrol.errors import DecisionRefused, ProdControlError, UnreachableError
 from prodcontrol.evidence.port import RecordNotFound
 from prodcontrol.evidence.records import DecisionValue
-from prodcontrol.messages import ACTION_PREFIX, WAIVER_CALLBACK, waiver_modal
+from prodcontrol.messages import (
+    ACTION_PREFIX,
+    DECISION_CALLBACK,
+    WAIVER_CALLBACK,
+    decision_modal,
+    waiver_modal,
+)
 from prodcontrol.runtime import Runtime
 from prodcontrol.web import metrics
 from prodcontrol.web.deps import get_runtime
@@ -215,6 +221,8 @@ def _apply(rt: Runtime, payload: dict[str, Any]) -> dict[str, Any]:
             view = _obj(payload.get("view"), "payload.view", context)
             if view.get("callback_id") == WAIVER_CALLBACK:
                 return _waiver_submitted(rt, person, view, context)
+            if view.get("callback_id") == DECISION_CALLBACK:
+                return _decision_submitted(rt, person, slack_user, view, context)
     except RecordNotFound as missing:
         raise Refused(400, "unknown_record", str(missing), **context) from None
     raise Refused(400, "unsupported", f"interaction type {kind!r} is not handled", **context)
@@ -254,7 +262,7 @@ def _button(
     credential: str,
 ) -> dict[str, Any]:
     if name in ("approve", "reject"):
-        return _decide(rt, person, name, context.get("gate_id"), context, credential=credential)
+        return _ask_reason(rt, person, name, context, trigger_id=trigger_id)
     finding_id = context.get("finding_id")
     if not finding_id:
         raise Refused(400, "bad_payload", "button carries no finding id", **context)
@@ -301,6 +309,7 @@ def _decide(
     context: dict[str, Any],
     *,
     credential: str,
+    reason: str,
 ) -> dict[str, Any]:
     from prodcontrol import decisions
 
@@ -324,18 +333,61 @@ def _decide(
             person=person,
             decision=decision,
             channel="slack",
-            reason="via Slack button",
+            reason=reason,
             credential=credential,
         )
     except DecisionRefused as exc:
         raise Refused(403, "decision_refused", str(exc), **context) from None
     except UnreachableError as exc:
-        # the decision is recorded; only its registry action failed (`reconcile` retries it)
+        # the decision is recorded; its registry action is queued and the ticker retries it
         decided = rt.store.get_gate(gate.id)
         escalation.gate_decided(rt, decided.id)
         return {"ok": True, "gate": decided.id, "status": decided.status, "action_error": str(exc)}
     updates = escalation.gate_decided(rt, decided.id) if decided.status != "pending" else 0
     return {"ok": True, "gate": decided.id, "status": decided.status, "messages_to_update": updates}
+
+
+def _ask_reason(
+    rt: Runtime, person: str, name: str, context: dict[str, Any], *, trigger_id: str
+) -> dict[str, Any]:
+    """Approve and Reject open a modal for the reason; its submission decides the gate."""
+    gate_id = context.get("gate_id")
+    if not gate_id:
+        raise Refused(400, "bad_payload", "button carries no gate id", **context)
+    gate = rt.store.get_gate(gate_id)
+    context["model"] = gate.model
+    entry = rt.config.model(gate.model)
+    if person not in rt.config.holders_of(entry, gate.right):  # type: ignore[arg-type]
+        raise Refused(
+            403,
+            "no_right",
+            f"{person} does not hold the {gate.right} right on {gate.model}",
+            **context,
+        )
+    opener = getattr(rt.notifier, "open_view", None)
+    if opener is None or not trigger_id:
+        return {"ok": True, "modal": "not opened (no Slack client)", "gate": gate.id}
+    summary = f"*{gate.model}* v{gate.model_version}: gate `{gate.id[:8]}` ({gate.kind})"
+    delivery = opener(trigger_id, decision_modal(gate.id, name, summary))
+    return {"ok": bool(delivery.ok), "modal": "opened" if delivery.ok else delivery.error}
+
+
+def _decision_submitted(
+    rt: Runtime, person: str, slack_user: str, view: dict[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
+    meta = _json_obj(view.get("private_metadata"), "view.private_metadata", context)
+    gate_id = _text(meta.get("gate_id"), "private_metadata.gate_id", context)
+    name = _text(meta.get("decision"), "private_metadata.decision", context)
+    context |= {"action": name, "gate_id": gate_id or None}
+    if name not in ("approve", "reject"):
+        raise _malformed(f"private_metadata names decision {name!r}", context)
+    state = _obj(view.get("state"), "view.state", context)
+    values = _obj(state.get("values"), "view.state.values", context)
+    reason = _state_value(values, "reason", context).strip()
+    if not reason:
+        return {"response_action": "errors", "errors": {"reason": f"Say why you {name}."}}
+    _decide(rt, person, name, gate_id, context, credential=f"slack:{slack_user}", reason=reason)
+    return {"response_action": "clear"}
 
 
 def _state_value(values: dict[str, Any], block: str, context: dict[str, Any]) -> str:
