@@ -120,3 +120,14 @@ def click_body(
         ],
     }
     return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def decision_body(slack_user: str, gate_id: str, decision: str, reason: str) -> bytes:
+    """The submission of the reason modal that Approve and Reject open: it decides the gate."""
+    view = {
+        "callback_id": "prodcontrol_decision",
+        "private_metadata": json.dumps({"gate_id": gate_id, "decision": decision}),
+        "state": {"values": {"reason": {"value": {"value": reason}}}},
+    }
+    payload = {"type": "view_submission", "user": {"id": slack_user}, "view": view}
+    return urlencode({"payload": json.dumps(payload)}).encode()

@@ -171,7 +171,9 @@ def test_mlflow_stopped_mid_run_gives_error_verdicts_and_exit_3(
     assert (result.unreachable, result.exit_code, result.status) == (True, 3, "error")
     assert result.writeback_error and "unreachable" in result.writeback_error
     (finding,) = [f for f in result.findings if f.control == "performance-vs-baseline"]
-    assert finding.verdict == "error" and finding.blocking  # medium gates open on error
+    # medium gates open on fail only: an error escalates but never waits on a gate that a
+    # timeout could accept (issue 14)
+    assert finding.verdict == "error" and not finding.blocking
     events = [e for e in rt.store.events() if e.kind == "mlflow_writeback_failed"]
     assert len(events) == 1 and events[0].subject_id == result.run_id
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from slack_helpers import click_body, failing_finding, make_runtime, signed
+from slack_helpers import decision_body, failing_finding, make_runtime, signed
 from web_world import HEADER, OUTSIDER, PROXY, client, serving
 
 from identity_helpers import TokenBook
@@ -54,7 +54,7 @@ def test_dana_alone_cannot_close_the_two_person_gate(
 
     with serving(rt) as url:
         with client(url, OUTSIDER) as http:  # Slack, signed, from dana's Slack id
-            body = click_body("U0DANA004", "approve", gate.finding_id or "", gate.id)
+            body = decision_body("U0DANA004", gate.id, "approve", "again from Slack")
             answer = http.post("/slack/interactions", content=body, headers=signed(body, 0))
             assert answer.status_code == 401  # signed in 1970: stale
             now = int(rt.clock.now().timestamp())

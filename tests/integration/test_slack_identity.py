@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from slack_helpers import click_body, failing_finding, make_runtime, signed
+from slack_helpers import click_body, decision_body, failing_finding, make_runtime, signed
 from web_world import OUTSIDER, client, serving
 
 from prodcontrol import decisions
@@ -156,7 +156,7 @@ def test_a_waiver_of_1e9_days_is_refused_in_the_modal_not_a_500(world: World) ->
 
 
 def test_a_replay_to_a_second_replica_is_refused(world: World, tmp_path: Path) -> None:
-    body = click_body(DANA, "approve", world.finding.id, world.gate.id)
+    body = decision_body(DANA, world.gate.id, "approve", "drift explained")
     headers = signed(body, world.now())
     assert world.post(body, headers)[0] == 200
     replica = make_runtime(
@@ -169,12 +169,12 @@ def test_a_replay_to_a_second_replica_is_refused(world: World, tmp_path: Path) -
 
 
 def test_one_slack_user_cannot_close_the_two_person_gate(world: World) -> None:
-    first = click_body(DANA, "approve", world.finding.id, world.gate.id, "one")
+    first = decision_body(DANA, world.gate.id, "approve", "one")
     assert world.post(first, signed(first, world.now()))[0] == 200
-    second = click_body(DANA, "approve", world.finding.id, world.gate.id, "two")
+    second = decision_body(DANA, world.gate.id, "approve", "two")
     status, answer = world.post(second, signed(second, world.now()))
     assert (status, answer["error"]) == (403, "decision_refused")
     assert world.rt.store.get_gate(world.gate.id).status == "pending"
-    third = click_body(GUSTAV, "approve", world.finding.id, world.gate.id, "three")
+    third = decision_body(GUSTAV, world.gate.id, "approve", "three")
     assert world.post(third, signed(third, world.now()))[0] == 200
     assert world.rt.store.get_gate(world.gate.id).status == "approved"

@@ -13,7 +13,14 @@ from urllib.parse import urlencode
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from slack_helpers import click_body, failing_finding, make_runtime, open_gate, signed
+from slack_helpers import (
+    click_body,
+    decision_body,
+    failing_finding,
+    make_runtime,
+    open_gate,
+    signed,
+)
 
 from prodcontrol import escalation
 from prodcontrol.evidence.records import Finding, Gate
@@ -178,13 +185,7 @@ def test_request_waiver_opens_the_modal_for_a_holder(
 
 
 def decision_submission(world: World, slack_user: str, decision: str, reason: str) -> bytes:
-    view = {
-        "callback_id": "prodcontrol_decision",
-        "private_metadata": json.dumps({"gate_id": world.gate.id, "decision": decision}),
-        "state": {"values": {"reason": {"value": {"value": reason}}}},
-    }
-    payload = {"type": "view_submission", "user": {"id": slack_user}, "view": view}
-    return urlencode({"payload": json.dumps(payload)}).encode()
+    return decision_body(slack_user, world.gate.id, decision, reason)
 
 
 def test_a_forged_decision_submission_is_refused_like_a_button(world: World) -> None:
