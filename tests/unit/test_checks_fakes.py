@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prodcontrol.checks import (
+from prodcontrol.control.runs.checks import (
     _json_safe,
     close_run,
     exit_code,

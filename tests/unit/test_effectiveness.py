@@ -12,6 +12,7 @@ from review_seed import CHURN, CREDIT, FRAUD, at, config, seed_october
 
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.loader import Inventory
+from prodcontrol.control.reports.review_report import gather
 from prodcontrol.engine.effectiveness import (
     Effectiveness,
     Period,
@@ -20,7 +21,6 @@ from prodcontrol.engine.effectiveness import (
     percentile,
 )
 from prodcontrol.errors import UsageError
-from prodcontrol.review_report import gather
 
 NOW = at(3, 9, month=11)
 
