@@ -218,7 +218,7 @@ class Cluster:
     them; each worker runs one flow run at a time (``--limit 1``)."""
 
     def __init__(self, root: Path) -> None:
-        from prodcontrol.prefect_server import PrefectServer
+        from prodcontrol.testing.prefect_server import PrefectServer
 
         self.root = root
         self.server = PrefectServer(root / "prefect")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from prefect_world import build_runtime, fleet_inventory, runtime_env, small_catalog
 
-from prodcontrol.prefect_server import PrefectServer, clean_env
+from prodcontrol.testing.prefect_server import PrefectServer, clean_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -84,7 +84,7 @@ def warm_up(ref: RuntimeRef, processes: int) -> None:
 
 
 def _resolve_only(ref: dict[str, Any]) -> None:
-    import prodcontrol.checks  # noqa: F401  (the import is the warm-up)
+    import prodcontrol.control.runs.checks  # noqa: F401  (the import is the warm-up)
 
     resolve(ref)
 

@@ -34,7 +34,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.schema import ModelEntry
-from prodcontrol.checks import CheckResult
+from prodcontrol.control.runs.checks import CheckResult
 from prodcontrol.errors import UsageError
 from prodcontrol.orchestration import compute, outcome
 from prodcontrol.orchestration import shards as sharding
@@ -394,7 +394,8 @@ class TickReport(BaseModel):
 def escalation_ticker_flow(runtime: RuntimeRef | None = None) -> TickReport:
     """Every minute: expire due gates (applying their timeout action), advance escalations,
     deliver the outbox, and resume runs whose gate was decided while nobody watched."""
-    from prodcontrol import decisions, escalation
+    from prodcontrol.control.escalation import escalation
+    from prodcontrol.control.gates import decisions
     from prodcontrol.orchestration.gate_wait import resume_closed_gate_runs
 
     rt = resolve(runtime or RuntimeRef())
@@ -409,7 +410,7 @@ def escalation_ticker_flow(runtime: RuntimeRef | None = None) -> TickReport:
 
 
 def _drain_outbox(rt: Runtime) -> dict[str, Any]:
-    from prodcontrol.outbox import OutboxSender
+    from prodcontrol.control.escalation.outbox import OutboxSender
 
     try:
         notifier = rt.notifier

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.schema import ModelEntry
-from prodcontrol.checks import CheckResult, ControlOutcome, RunContext
+from prodcontrol.control.runs.checks import CheckResult, ControlOutcome, RunContext
 from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,8 @@ def record_model(
     sleep: Callable[[float], None] = time.sleep,
 ) -> ModelRun:
     """Open the run under ``key``, measure its controls, record it; adopt it if already done."""
-    from prodcontrol import checks, escalation
+    from prodcontrol.control.escalation import escalation
+    from prodcontrol.control.runs import checks
 
     ctx = checks.open_run(
         rt, model, trigger="prefect", idempotency_key=key, flow_run_id=flow_run_id
@@ -117,7 +118,7 @@ def measure_all(
 
     Returns the context whose loaded data the outcomes (and so the run's report) are from.
     """
-    from prodcontrol import checks
+    from prodcontrol.control.runs import checks
 
     outcomes = {cid: checks.measure_control(rt, ctx, cid) for cid in ctx.control_ids}
     for delay in retry_delays:
@@ -138,8 +139,8 @@ def open_gates(rt: Runtime, model: str, run_id: str, flow_run_id: str | None) ->
     One run, one gate: its ``finding_id`` is the worst finding and its context lists them all.
     A still-pending gate of the same model version (an earlier run's) is adopted instead.
     """
-    from prodcontrol import decisions
-    from prodcontrol.finding_groups import worst_first
+    from prodcontrol.control.gates import decisions
+    from prodcontrol.control.runs.finding_groups import worst_first
 
     entry = rt.config.model(model)
     if rt.config.tier(entry).gate.mode == "none":
@@ -205,7 +206,7 @@ def recorded_result(
     """The finished run under ``key``, as a shard's flow run ``by_flow_run`` left it:
     ``recorded`` if that flow run recorded it, ``already recorded`` if an earlier one did;
     ``None`` if it is not finished."""
-    from prodcontrol import checks
+    from prodcontrol.control.runs import checks
 
     runs = [r for r in rt.store.list_runs(entry.name) if r.idempotency_key == key]
     if not runs or runs[0].status == "running":
