@@ -547,6 +547,84 @@ def run_kill(cluster: Cluster, models: int, rows: int) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- profile
+
+
+def run_profile(models: int, rows: int) -> dict[str, Any]:
+    """Where one model's run goes: ``record_model`` of ``models`` models in this process under
+    cProfile (after one model to import everything), evidence on PostgreSQL."""
+    import cProfile
+    import io
+    import pstats
+
+    from prodcontrol.adapters.store.migrate import upgrade
+    from prodcontrol.orchestration.model_run import record_model
+
+    with tempfile.TemporaryDirectory(prefix="fleet-profile-") as tmp:
+        root = Path(tmp)
+        build(root, models + 1, rows)
+        (root / "state").mkdir()
+        schema = f"fleet_bench_profile_{os.getpid()}"
+        url = fresh_schema(schema)
+        os.environ |= {
+            "FLEET_BENCH_DIR": str(root),
+            "FLEET_BENCH_STATE": str(root / "state"),
+            "FLEET_BENCH_DB": url,
+        }
+        try:
+            upgrade(url)
+            rt = fleet_runtime()
+
+            def one(number: int) -> None:
+                name = f"model-{number:04d}"
+                record_model(rt, name, key=f"profile:{name}", flow_run_id=None, retry_delays=[])
+
+            one(0)
+            profile = cProfile.Profile()
+            cpu = time.process_time()
+            profile.enable()
+            for number in range(1, models + 1):
+                one(number)
+            profile.disable()
+            cpu = time.process_time() - cpu
+        finally:
+            drop_schema(schema)
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("cumulative").print_stats(28)
+    by_part = {
+        name: _cumulative(profile, fragment) / models
+        for name, fragment in (
+            ("whole run (record_model)", "model_run.py:.*record_model"),
+            ("the run's one Evidently report (render_report)", "evidently.py:.*render_report"),
+            ("  of which Evidently Report.run", "evidently/core/report.py:.*\\(run\\)"),
+            ("  of which writing JSON + HTML.gz", "evidently_report.py:.*write_report"),
+            ("measuring the controls (measure_control)", "checks.py:.*measure_control"),
+            ("open_run", "checks.py:.*open_run"),
+            ("recording: store transaction (close_run in the store)", "runs.py:.*close_run"),
+        )
+    }
+    return {
+        "models": models,
+        "rows": rows,
+        "cpu_s_per_model": cpu / models,
+        "parts_s": by_part,
+        "stats": text.getvalue(),
+    }
+
+
+def _cumulative(profile: Any, pattern: str) -> float:
+    import pstats
+    import re
+
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    regex = re.compile(pattern)
+    total = 0.0
+    for (file, line, name), (_cc, _nc, _tt, ct, _callers) in stats.items():
+        if regex.search(f"{file}:{line}({name})"):
+            total = max(total, ct)
+    return total
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -634,15 +712,45 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--kill", type=int, default=60, help="fleet size of the kill test; 0: none")
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--profile", type=int, default=0, help="only profile N models' runs")
+    parser.add_argument("--tag", default="", help="results/fleet_bench_TAG.* instead")
+    parser.add_argument(
+        "--replot", nargs="*", help="only: one table and plot from these results JSON files"
+    )
     parser.add_argument("--quick", action="store_true", help="6x1 and 6x2, kill at 8, 5,000 rows")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server and workers too
     if args.quick:
         args.runs, args.kill, args.rows = ["6x1", "6x2"], 8, 5_000
+    if args.replot:
+        documents = [json.loads(Path(f).read_text()) for f in args.replot]
+        sizes = [s for d in documents for s in (d if isinstance(d, list) else d["sizes"])]
+        kill = next((d["kill"] for d in documents if isinstance(d, dict) and d["kill"]), None)
+        _plot(sizes, RESULTS / "fleet_scaling.png")
+        table = markdown(sizes, kill)
+        (RESULTS / "fleet_bench.md").write_text(table)
+        print(table)
+        return 0
+    if args.profile:
+        found = run_profile(args.profile, args.rows)
+        RESULTS.mkdir(exist_ok=True)
+        lines = [
+            f"cProfile of {found['models']} high-tier model runs at {found['rows']:,} rows "
+            f"(one process, evidence on PostgreSQL): {found['cpu_s_per_model']:.2f} CPU s "
+            "per model",
+            "",
+            "| part | wall s per model (cumulative) |",
+            "|---|---:|",
+        ]
+        lines += [f"| {k} | {v:.3f} |" for k, v in found["parts_s"].items()]
+        lines += ["", "```", found["stats"].strip(), "```"]
+        (RESULTS / "fleet_profile.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines[:12]))
+        return 0
     plan = [tuple(int(n) for n in r.split("x")) for r in args.runs]
     print(f"fleet sweep, high tier, {args.rows:,} rows, runs {args.runs}", flush=True)
     RESULTS.mkdir(exist_ok=True)
-    suffix = "_quick" if args.quick else ""
+    suffix = "_quick" if args.quick else (f"_{args.tag}" if args.tag else "")
     sizes: list[dict[str, Any]] = []
     kill = None
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
