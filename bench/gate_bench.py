@@ -2,8 +2,9 @@
 
 50 medium-tier models drift, so each one's control flow (Prefect, embedded ephemeral API) opens a
 single-approver gate and pauses on it; one flow at a time runs in a thread of this process.
-For each gate the benchmark writes the decision through ``prodcontrol.decisions.decide`` (as
-the CLI, Slack or the web page do) and measures, from the moment ``decide`` returned:
+For each gate the benchmark writes the decision through
+``prodcontrol.control.gates.decisions.decide`` (as the CLI, Slack or the web page do) and measures,
+from the moment ``decide`` returned:
 
 * ``resumed``: the flow run's Running state after the pause (Prefect's own timestamp);
 * ``continued``: the flow function returned (the run read the closed gate and finished).
@@ -137,7 +138,7 @@ def _wait_paused(rt: Any, model: str, running: Future[Any]) -> Any:
 
 
 def measure(rt: Any, ref: Any, models: list[str], way: str) -> list[dict[str, float]]:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
     from prodcontrol.orchestration import gate_wait
     from prodcontrol.orchestration.flows import run_control
 

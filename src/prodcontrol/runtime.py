@@ -172,7 +172,7 @@ class Runtime:
     def email_notifier(self) -> SmtpNotifier:
         """The SMTP adapter from the settings (``smtp_host`` must be set)."""
         from prodcontrol.adapters.smtp import SmtpNotifier
-        from prodcontrol.email_links import links_for
+        from prodcontrol.control.escalation.email_links import links_for
 
         settings = self.settings
         assert settings.smtp_host is not None

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from gate_world import TickingClock, make_runtime, passing_run, record_finding, seeded_registry
 
-from prodcontrol import actions, decisions, lifecycle, waivers
 from prodcontrol.catalog.readiness import missing_owner_roles
+from prodcontrol.control.gates import actions, decisions, waivers
+from prodcontrol.control.lifecycle import lifecycle
 from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.verdicts import decide as decide_verdict
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError
@@ -563,7 +564,7 @@ def test_retire_removes_aliases_stops_controls_keeps_evidence(
 
 @pytest.fixture(autouse=True)
 def _no_stray_listeners() -> Iterator[None]:
-    from prodcontrol import escalation  # noqa: F401 - its listener is installed once, on import
+    from prodcontrol.control.escalation import escalation  # noqa: F401 - its listener is installed once, on import
 
     before = list(decisions._listeners)
     yield

@@ -1,7 +1,8 @@
 """Flows waiting on gates: a decision written anywhere resumes the same flow run (DESIGN §4).
 
 The flow runs in a background thread, pauses on its gate; the test decides through
-``prodcontrol.decisions`` (as the CLI, Slack or the web page would) and the run resumes.
+``prodcontrol.control.gates.decisions`` (as the CLI, Slack or the web page would) and the run
+resumes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gate_world import TickingClock, record_finding
 from prefect_world import build_runtime, fleet_inventory, small_catalog
 
 from identity_helpers import TokenBook
-from prodcontrol import decisions
+from prodcontrol.control.gates import decisions
 from prodcontrol.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

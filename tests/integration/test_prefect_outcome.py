@@ -126,7 +126,7 @@ def test_a_clean_tier_passes_and_the_cli_still_gets_its_report(world: Any) -> No
 def test_a_decision_without_a_prefect_api_says_the_ticker_resumes_the_run(
     world: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
     from prodcontrol.orchestration import listen_for_decisions
 
     rt, ref = world

@@ -61,6 +61,6 @@ def resume_after_decision(rt: Runtime, gate: Gate) -> None:
 
 def listen_for_decisions() -> None:
     """Have every decision made in this process resume the run waiting on its gate."""
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     decisions.add_gate_listener(resume_after_decision)

@@ -2,10 +2,11 @@
 
 The evidence store is the source of truth: Prefect's pause and suspend only *wait*. Whoever
 closes a gate (CLI, Slack, web page, Airflow, the timeout) writes it through
-:func:`prodcontrol.decisions.decide` / ``expire_due_gates``; three things then resume the run:
+:func:`prodcontrol.control.gates.decisions.decide` / ``expire_due_gates``; three things then resume
+the run:
 
-1. :func:`resume_waiting_run`, a listener :mod:`prodcontrol.decisions` calls after every change,
-   in whatever process made the decision (best effort: it needs the Prefect API);
+1. :func:`resume_waiting_run`, a listener :mod:`prodcontrol.control.gates.decisions` calls after
+   every change, in whatever process made the decision (best effort: it needs the Prefect API);
 2. a watcher thread inside the paused run's own process that reads the gate from the store and
    resumes its own run (so a decision from a process without Prefect still resumes it quickly);
 3. :func:`resume_closed_gate_runs`, the poller the escalation ticker runs every minute, for
@@ -35,7 +36,7 @@ from uuid import UUID
 from prefect.input import RunInput
 from pydantic import Field, SecretStr
 
-from prodcontrol import decisions
+from prodcontrol.control.gates import decisions
 from prodcontrol.errors import DecisionRefused, StoreConflict
 from prodcontrol.evidence.records import Gate
 from prodcontrol.identity import service as identity

@@ -5,9 +5,9 @@ tier, two distinct people for ``two_person``, separation of duties, no decision 
 timed-out gate. This module reads the gate and the people, applies the rules, writes the
 decision with compare-and-set on the gate's version (one retry on a concurrent change), records
 every refusal as evidence, and, when the gate closes, applies its outcome in the registry
-(:mod:`prodcontrol.actions`: the action is queued in the decision's transaction and applied
-right after it, or by the ticker) and tells the listeners (the orchestration layer resumes the
-waiting flow run from one).
+(:mod:`prodcontrol.control.gates.actions`: the action is queued in the decision's transaction and
+applied right after it, or by the ticker) and tells the listeners (the orchestration layer resumes
+the waiting flow run from one).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from prodcontrol import actions
-from prodcontrol import finding_groups as groups
 from prodcontrol.catalog.schema import TierPolicy
+from prodcontrol.control.gates import actions
+from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError
 from prodcontrol.evidence.records import (
@@ -219,7 +219,7 @@ def _changed(rt: Runtime, gate: Gate) -> None:
     The escalation module's listener stops the gate's escalations and updates the Slack
     messages about it; importing it installs that listener in this process.
     """
-    from prodcontrol import escalation  # noqa: F401 - installs its gate listener
+    from prodcontrol.control.escalation import escalation  # noqa: F401 - installs its gate listener
 
     try:
         if gate.status != "pending":
@@ -232,9 +232,9 @@ def _changed(rt: Runtime, gate: Gate) -> None:
 def _settle_covered(rt: Runtime, gate: Gate) -> None:
     """An accepting outcome closes every open finding the gate covers, not only its worst one.
 
-    The gate's own ``finding_id`` is closed by :func:`prodcontrol.actions.accept` with the one
-    registry action; a reject or timeout action (rollback, suspend) leaves the findings open, as
-    for a single finding. Waived findings stay waived (their waiver's end re-opens them).
+    The gate's own ``finding_id`` is closed by :func:`prodcontrol.control.gates.actions.accept` with
+    the one registry action; a reject or timeout action (rollback, suspend) leaves the findings
+    open, as for a single finding. Waived findings stay waived (their waiver's end re-opens them).
     """
     if gate.kind != "finding" or rules.outcome_action(gate) != "accept":
         return
@@ -273,9 +273,10 @@ def expire_due_gates(rt: Runtime) -> list[Gate]:
     Waived findings whose waivers ended open again here too (time ran out for both).
 
     An unreachable registry leaves that gate's action queued (the ticker retries it with
-    backoff, see :func:`prodcontrol.actions.apply_requested`) and does not stop the other gates.
+    backoff, see :func:`prodcontrol.control.gates.actions.apply_requested`) and does not stop the
+    other gates.
     """
-    from prodcontrol import waivers
+    from prodcontrol.control.gates import waivers
 
     now = rt.clock.now()
     waivers.reopen_expired(rt)
@@ -314,7 +315,7 @@ def open_finding_gate(
     Idempotent: a gate that already covers the finding is returned, pending or closed (a re-run
     after a crash waits on the same gate; a decision is not asked for twice), and so is a gate of
     the same model version that was still pending when the finding opened (a later run adopts
-    it, see :mod:`prodcontrol.finding_groups`).
+    it, see :mod:`prodcontrol.control.runs.finding_groups`).
 
     Under separation of duties (the tier's ``gate.separation_of_duties``) and without an
     explicit ``requested_by``, the requester is the model's ``model_behaviour`` owner: the
@@ -380,7 +381,8 @@ def finding_gate_spec(
 
 
 def covered_findings(rt: Runtime, gate: Gate) -> list[Finding]:
-    """Every finding the gate decides on, worst first (see :mod:`prodcontrol.finding_groups`)."""
+    """Every finding the gate decides on, worst first (see
+    :mod:`prodcontrol.control.runs.finding_groups`)."""
     if gate.kind != "finding":
         return []
     findings = rt.store.list_findings(model=gate.model)
