@@ -26,17 +26,17 @@ from mlflow.entities import AssessmentSource
 from mlflow.genai.scorers import scorer
 from pydantic import SecretStr
 
-from prodcontrol import escalation
 from prodcontrol.adapters.mlflow_genai import MlflowGenAIEvaluations
 from prodcontrol.adapters.slack import SlackNotifier
 from prodcontrol.catalog.loader import default_catalog_dir
-from prodcontrol.checks import run_checks
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.outbox import OutboxSender
+from prodcontrol.control.runs.checks import run_checks
 from prodcontrol.errors import EXIT_UNREACHABLE
-from prodcontrol.outbox import OutboxSender
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import ManualClock
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EMEKA_DM = "DU0EMEKA05"  # model_behaviour owner: the medium chain's first step

@@ -11,7 +11,7 @@ import pytest
 from prodcontrol.catalog.loader import default_catalog_dir
 from prodcontrol.catalog.schema import GenAIEvaluationParams
 from prodcontrol.catalog.validate import load_config
-from prodcontrol.checks import run_checks
+from prodcontrol.control.runs.checks import run_checks
 from prodcontrol.engine.genai import pass_rates, passed
 from prodcontrol.errors import ConfigError
 from prodcontrol.ports import Assessment
