@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,15 +72,32 @@ def test_check_table_and_unknown_model(
     assert "experimentation" in capsys.readouterr().err
 
 
+@pytest.fixture
+def own_mlflow(tmp_path: Path) -> Iterator[str]:
+    """A fresh ``mlflow server`` of its own: the session one holds other stores' anchors."""
+    from conftest import MlflowServer
+
+    server = MlflowServer(tmp_path / "mlflow")
+    (tmp_path / "mlflow").mkdir()
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
 def test_the_genai_example_inventory_checks_end_to_end(
-    mlflow_uri: str,
+    own_mlflow: str,
     check_env: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """examples/genai as its README says: seed MLflow with the script, validate, check."""
+    """examples/genai as its README says: seed MLflow with the script, validate, check,
+    then find it in the framework view and the evidence pack."""
     import subprocess
     import sys
+
+    mlflow_uri = own_mlflow
 
     seeded = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "genai" / "seed_mlflow.py"), mlflow_uri],

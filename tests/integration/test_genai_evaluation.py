@@ -148,9 +148,15 @@ def runtime(
 
 
 @pytest.fixture(scope="module")
-def assistant(mlflow_uri: str) -> Iterator[dict[str, str]]:
+def assistant(mlflow_server: Any) -> Iterator[dict[str, str]]:
     """The served version evaluated (3 ungrounded, 1 unsafe answer of 20) plus one served
-    trace a reviewer judged unsafe; a second version, not serving, evaluated all good."""
+    trace a reviewer judged unsafe; a second version, not serving, evaluated all good.
+
+    Logged once for the module (evaluations take seconds): the tests only read them.
+    """
+    if not mlflow_server.running:
+        mlflow_server.start()
+    mlflow_uri = str(mlflow_server.uri)
     name = f"support-assistant-{uuid.uuid4().hex[:8]}"
     experiment = f"{name}-evals"
     before = mlflow.get_tracking_uri()
