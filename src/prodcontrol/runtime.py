@@ -28,6 +28,7 @@ from prodcontrol.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prodcontrol.adapters.smtp import SmtpNotifier
+    from prodcontrol.control.gates.events import Subscriber
     from prodcontrol.evidence.integrity import VerifyPolicy
     from prodcontrol.evidence.signing import SigningKey, VerifyKey
 
@@ -53,6 +54,7 @@ class Runtime:
             "checker",
             "notifier",
             "genai",
+            "subscribers",
         }
         unknown = set(adapters) - known
         if unknown:
@@ -116,6 +118,15 @@ class Runtime:
 
         store = self.store  # creates or migrates the schema first
         return SqlIdentityStore(getattr(store, "url", self.settings.resolved_database_url))
+
+    @cached_property
+    def subscribers(self) -> list[Subscriber]:
+        """Who reacts to a closed gate's domain event: its escalations and Slack messages, and
+        the Prefect flow run waiting on it (see :mod:`prodcontrol.control.gates.events`)."""
+        from prodcontrol.control.escalation.escalation import gate_closed_subscriber
+        from prodcontrol.orchestration import prefect_subscribers
+
+        return [gate_closed_subscriber(self), *prefect_subscribers(self.store)]
 
     @cached_property
     def metrics(self) -> MetricSource:

@@ -328,6 +328,3 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run_model)
     app.command("sweep")(sweep)
     app.command("deploy")(deploy)
-    from prodcontrol.orchestration import listen_for_decisions
-
-    listen_for_decisions()

@@ -54,6 +54,9 @@ from prodcontrol.evidence.records import (
     DecisionIn,
     DeliveryAttempt,
     DeliveryAttemptIn,
+    DomainEvent,
+    DomainEventIn,
+    DomainEventStatus,
     Escalation,
     EscalationIn,
     EscalationStatus,
@@ -90,6 +93,7 @@ SUBJECTS: dict[str, type[BaseModel]] = {
     "decision": Decision,
     "waiver": Waiver,
     "action": Action,
+    "domain_event": DomainEvent,
     "escalation": Escalation,
     "notification": Notification,
     "delivery_attempt": DeliveryAttempt,
@@ -103,6 +107,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "decision": {"gate_id": "gate"},
     "waiver": {"finding_id": "finding"},
     "action": {"gate_id": "gate"},
+    "domain_event": {"gate_id": "gate"},
     "escalation": {"finding_id": "finding", "gate_id": "gate"},
     "notification": {"escalation_id": "escalation", "gate_id": "gate", "finding_id": "finding"},
     "delivery_attempt": {"notification_id": "notification"},
@@ -598,6 +603,7 @@ class InMemoryEvidenceStore:
         new_status: Literal["approved", "rejected"] | None,
         *,
         action: ActionIn | None = None,
+        events: Sequence[DomainEventIn] = (),
     ) -> Gate:
         with self._write() as tx:
             if any(
@@ -616,16 +622,23 @@ class InMemoryEvidenceStore:
             tx.log(gate, "gate", new_status or "updated", gate.model)
             if action is not None and new_status is not None:
                 self._request(tx, gate, action)
+            self._insert_events(tx, events)
             return gate
 
     def expire_gate(
-        self, gate_id: str, expected_version: int, *, action: ActionIn | None = None
+        self,
+        gate_id: str,
+        expected_version: int,
+        *,
+        action: ActionIn | None = None,
+        events: Sequence[DomainEventIn] = (),
     ) -> Gate:
         with self._write() as tx:
             gate = self._compare_and_set(tx, gate_id, expected_version, "expired")
             tx.log(gate, "gate", "expired", gate.model)
             if action is not None:
                 self._request(tx, gate, action)
+            self._insert_events(tx, events)
             return gate
 
     def _request(self, tx: _Tx, gate: Gate, action: ActionIn) -> Action:
@@ -665,6 +678,94 @@ class InMemoryEvidenceStore:
         decisions: list[Decision] = self._all("decision")
         return sorted(
             (d for d in decisions if d.gate_id == gate_id), key=lambda d: (d.decided_at, d.id)
+        )
+
+    # ------------------------------------------------------------------ domain events
+
+    def _insert_events(self, tx: _Tx, events: Sequence[DomainEventIn]) -> None:
+        for event in events:
+            if any(e.key == event.key for e in self._rows["domain_event"].values()):
+                raise StoreConflict(
+                    f"the evidence store refused the write: uq_pc_domain_events_key ({event.key})"
+                )
+            record = DomainEvent(
+                **event.model_dump(),
+                id=_new_id(),
+                status="pending",
+                created_at=tx.now,
+                next_attempt_at=tx.now,
+            )
+            tx.insert("domain_event", record, "queued", record.model)
+
+    def claim_domain_events(
+        self,
+        now: datetime,
+        *,
+        gate_id: str | None = None,
+        limit: int = 100,
+        lease_seconds: float = 60.0,
+    ) -> list[DomainEvent]:
+        when = ensure_utc(now)
+        with self._write() as tx:
+            events: list[DomainEvent] = self._all("domain_event")
+            due = sorted(
+                (
+                    e
+                    for e in events
+                    if e.status in ("pending", "applying")
+                    and e.next_attempt_at is not None
+                    and e.next_attempt_at <= when
+                    and (gate_id is None or e.gate_id == gate_id)
+                ),
+                key=lambda e: (e.created_at, e.id),
+            )[: max(0, limit)]
+            until = when + timedelta(seconds=lease_seconds)
+            return [
+                tx.update(
+                    "domain_event",
+                    e.model_copy(update={"status": "applying", "next_attempt_at": until}),
+                    "applying",
+                    e.model,
+                )
+                for e in due
+            ]
+
+    def settle_domain_event(
+        self,
+        event_id: str,
+        status: DomainEventStatus,
+        result: dict[str, Any],
+        *,
+        retry_at: datetime | None = None,
+    ) -> DomainEvent:
+        with self._write() as tx:
+            row: DomainEvent = self._get("domain_event", "domain event", event_id)
+            if row.status != "applying":
+                raise StoreConflict(
+                    f"domain event {event_id} is {row.status}, not being handled; it was not "
+                    f"set {status} (another dispatcher's lease ran out and it took over)"
+                )
+            update: dict[str, Any] = {"attempts": row.attempts + 1, "result": dict(result)}
+            if status == "pending":
+                update |= {"status": "pending", "next_attempt_at": ensure_utc(retry_at or tx.now)}
+            else:
+                done = tx.now if status == "done" else None
+                update |= {"status": status, "next_attempt_at": None, "done_at": done}
+            settled = row.model_copy(update=update)
+            return tx.update("domain_event", settled, status, settled.model)
+
+    def list_domain_events(
+        self, status: DomainEventStatus | None = None, gate_id: str | None = None
+    ) -> list[DomainEvent]:
+        events: list[DomainEvent] = self._all("domain_event")
+        return sorted(
+            (
+                e
+                for e in events
+                if (status is None or e.status == status)
+                and (gate_id is None or e.gate_id == gate_id)
+            ),
+            key=lambda e: (e.created_at, e.id),
         )
 
     # ------------------------------------------------------------------ waivers

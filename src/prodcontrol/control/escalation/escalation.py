@@ -36,6 +36,8 @@ from prodcontrol.control.escalation.messages import (
     decided_blocks,
     escalation_message,
 )
+from prodcontrol.control.gates import events
+from prodcontrol.control.gates.events import GATE_CLOSED, Handled, Subscriber
 from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.control.runs.anchoring import anchor_if_due
 from prodcontrol.engine import escalation as timing
@@ -47,6 +49,7 @@ from prodcontrol.evidence.records import (
     ControlRun,
     Decision,
     DecisionValue,
+    DomainEvent,
     Escalation,
     EscalationIn,
     EscalationStatus,
@@ -74,6 +77,7 @@ class TickResult:
     resolved: int = 0
     updates: int = 0
     actions: int = 0
+    events: int = 0
     emailed: int = 0
     breaches: dict[str, int] = field(default_factory=lambda: {"acknowledge": 0, "decide": 0})
 
@@ -86,6 +90,7 @@ class TickResult:
             "resolved": self.resolved,
             "updates": self.updates,
             "actions": self.actions,
+            "events": self.events,
             "emailed_while_slack_down": self.emailed,
             "acknowledge_sla_breached": self.breaches["acknowledge"],
             "decide_sla_breached": self.breaches["decide"],
@@ -510,6 +515,7 @@ def tick(rt: Runtime) -> TickResult:
     result = TickResult()
     now = rt.clock.now()
     result.actions = len(actions.apply_requested(rt))
+    result.events = events.dispatch(rt.store, rt.subscribers, rt.clock).handled
     findings = rt.store.list_findings(status="open")
     gates = rt.store.list_gates()
     result.started = _start_missing(rt, findings, gates)
@@ -718,19 +724,17 @@ def _update_for(note: Notification, gate: Gate, line: str) -> NotificationIn:
     )
 
 
-# --------------------------------------------------------------------------- wiring
+# --------------------------------------------------------------------------- subscribing
 
 
-def _on_gate_changed(rt: Runtime, gate: Gate) -> None:
-    if gate.status != "pending":
-        gate_decided(rt, gate.id)
+def gate_closed_subscriber(rt: Runtime) -> Subscriber:
+    """Stop a closed gate's escalations and update its Slack messages, whatever the channel
+    that closed it (a subscriber to the gate's domain event, see :mod:`..gates.events`)."""
 
+    def handle(event: DomainEvent) -> Handled:
+        if event.gate_id is None:
+            return Handled(note="no gate")
+        queued = gate_decided(rt, event.gate_id)
+        return Handled(note=f"{queued} message update(s) queued")
 
-def install_gate_listener() -> None:
-    """Update the Slack messages of every gate decided in this process, whatever the channel."""
-    from prodcontrol.control.gates import decisions
-
-    decisions.add_gate_listener(_on_gate_changed)
-
-
-install_gate_listener()
+    return Subscriber("escalation", GATE_CLOSED, handle)
