@@ -248,8 +248,17 @@ class Cluster:
         return worker
 
     def stop_workers(self) -> None:
+        """Stop each worker; then whatever it started that is still there (a process worker
+        leaves its flow-run processes, in their own process groups, behind)."""
         for worker in self.workers:
+            try:
+                left = psutil.Process(worker.popen.pid).children(recursive=True)
+            except psutil.Error:
+                left = []
             worker.stop()
+            for process in left:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
         self.workers = []
 
     def stop(self) -> None:
@@ -325,7 +334,12 @@ def ran_on(cluster: Cluster, runs: list[dict[str, Any]]) -> dict[str, list[str]]
     found: dict[str, list[str]] = {}
     for number, worker in enumerate(cluster.workers):
         text = worker.text()
-        found[f"worker-{number + 1}"] = [r["name"] for r in runs if r["id"] in text]
+        found[f"worker-{number + 1}"] = [
+            r["name"]
+            for r in runs
+            if f"submitting flow run '{r['id']}'" in text
+            and f"Aborted submission of flow run '{r['id']}'" not in text
+        ]
     return found
 
 
