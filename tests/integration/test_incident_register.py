@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from pydantic import SecretStr
+from web_world import HEADER, OUTSIDER, PROXY, client, serving
 
 from prodcontrol.adapters.slack import SlackNotifier
 from prodcontrol.catalog.loader import default_catalog_dir
@@ -93,6 +94,8 @@ def world(
         catalog_dir=catalog(tmp_path),
         database_url=database_url,
         organisation="Example Emergency Services Ltd",
+        web_auth_header=HEADER,
+        web_trusted_proxies=[f"{PROXY}/32"],
         slack_signing_secret=SecretStr("s" * 32),
     )
     registry = FakeRegistry()
@@ -273,6 +276,15 @@ def test_an_incident_from_open_to_close(
     code, out = cli(capsys, "incident", "list", "--json")
     [listed] = json.loads(out)
     assert (listed["status"], listed["overdue"]) == ("closed", True)
+    # the operating review of the month counts it: reported, but after the deadline
+    from prodcontrol.control.reports import review_report
+
+    review = review_report.build(rt.store, rt.config, aware.strftime("%Y-%m"), clock.now())
+    [counted] = review.incidents
+    assert (counted.id, counted.outcome) == (incident, "reported late")
+    html = review_report.render_html(review)
+    assert "Serious incidents (EU AI Act Art. 73)" in html and "reported late" in html
+    assert review_report.to_json(review)["incidents"][0]["outcome"] == "reported late"
     for kind in ("incident.opened", "incident.reported", "incident.exported"):
         assert kind in kinds(rt)
     assert rt.store.verify().ok
@@ -306,3 +318,38 @@ def test_each_case_gets_the_articles_deadline(
     assert code == 2 and "death, critical-infrastructure" in out
     code, out = cli(capsys, "incident", "open", MODEL, "--severity", "death", "--summary", "x")
     assert code == 2 and "PRODCONTROL_TOKEN" in out
+
+
+def test_the_model_page_shows_it_and_the_web_decides_only_by_the_rules(
+    world: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prodcontrol.control.lifecycle import incidents
+
+    token = tokens(capsys)
+    gate = incidents.open_incident(
+        world,
+        MODEL,
+        person="bruno",
+        case="health",
+        summary="A caller with chest pain was ranked routine.",
+    )
+    form = {"decision": "reject", "reason": "not serious, I say"}
+    with serving(world) as url:
+        with client(url, PROXY) as http:
+            page = http.get(f"/models/{MODEL}", headers={HEADER: "dana"})
+            assert page.status_code == 200
+            for text in (gate.id, "chest pain", "Art. 3(49)(a), Art. 73(2)", "open"):
+                assert text in page.text, text
+        with client(url, OUTSIDER) as http:  # the attacker forges the proxy's header
+            forged = http.post(f"/gates/{gate.id}/decide", headers={HEADER: "dana"}, data=form)
+            assert forged.status_code == 401
+            bruno = {"Authorization": f"Bearer {token['bruno']}"}
+            refused = http.post(f"/gates/{gate.id}/decide", headers=bruno, data=form)
+            assert refused.status_code == 403 and "bruno" in refused.text
+            dana = {"Authorization": f"Bearer {token['dana']}"}
+            early = {"decision": "approve", "reason": "all fine"}
+            closing = http.post(f"/gates/{gate.id}/decide", headers=dana, data=early)
+            assert closing.status_code == 403 and "never reported" in closing.text
+    assert world.store.decisions_for(gate.id) == []
+    assert world.store.get_gate(gate.id).status == "pending"
+    assert kinds(world).count("decision_refused") == 2

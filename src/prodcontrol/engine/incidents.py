@@ -40,6 +40,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.schema import EscalationPolicy, EscalationStep
+from prodcontrol.evidence.records import Escalation, Gate
 
 IncidentCase = Literal[
     "death",
@@ -275,3 +276,56 @@ def report_draft(facts: IncidentFacts) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+class IncidentRow(BaseModel):
+    """One incident as the operating review counts it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    model: str
+    case: str
+    clause: str
+    aware_at: datetime
+    deadline: datetime
+    reported_at: datetime | None
+    closed_at: datetime | None
+    outcome: Literal["reported in time", "reported late", "unreported, overdue", "open"]
+
+
+def review_rows(
+    incidents: list[tuple[Gate, Escalation | None]], start: datetime, end: datetime
+) -> list[IncidentRow]:
+    """The incidents a period's review shows: those the period became aware of, and those
+    still unreported at its end; judged as of the period's end."""
+    rows = []
+    for gate, chain in incidents:
+        context = gate.context
+        aware = datetime.fromisoformat(str(context["aware_at"]))
+        deadline = datetime.fromisoformat(str(context["deadline"]))
+        reported = chain.acknowledged_at if chain is not None else None
+        reported = reported if reported is not None and reported < end else None
+        still_open = reported is None and (gate.decided_at is None or gate.decided_at >= end)
+        if not (start <= aware < end or (aware < end and still_open)):
+            continue
+        if reported is not None:
+            outcome = "reported in time" if reported <= deadline else "reported late"
+        elif gate.status == "rejected" and gate.decided_at is not None and gate.decided_at < end:
+            continue  # dismissed as not serious: nothing was due
+        else:
+            outcome = "unreported, overdue" if end > deadline else "open"
+        rows.append(
+            IncidentRow(
+                id=gate.id,
+                model=gate.model,
+                case=str(context["case"]),
+                clause=f"{context['definition']}, {context['deadline_clause']}",
+                aware_at=aware,
+                deadline=deadline,
+                reported_at=reported,
+                closed_at=gate.decided_at if gate.decided_at and gate.decided_at < end else None,
+                outcome=outcome,
+            )
+        )
+    return sorted(rows, key=lambda r: r.aware_at)
