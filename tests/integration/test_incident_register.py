@@ -22,7 +22,7 @@ from web_world import HEADER, OUTSIDER, PROXY, client, serving
 
 from prodcontrol.adapters.slack import SlackNotifier
 from prodcontrol.catalog.loader import default_catalog_dir
-from prodcontrol.cli import incident_cmds, output, token_cmds
+from prodcontrol.cli import evidence_cmds, incident_cmds, output, token_cmds
 from prodcontrol.cli.app import run
 from prodcontrol.control.escalation import escalation
 from prodcontrol.control.escalation.outbox import OutboxSender
@@ -111,7 +111,7 @@ def world(
         retries=2,
         backoff=0.01,
     )
-    for module in (incident_cmds, token_cmds):
+    for module in (incident_cmds, token_cmds, evidence_cmds):
         monkeypatch.setattr(module, "runtime", lambda catalog=None, inventory=None: rt)
     return rt
 
@@ -285,6 +285,22 @@ def test_an_incident_from_open_to_close(
     html = review_report.render_html(review)
     assert "Serious incidents (EU AI Act Art. 73)" in html and "reported late" in html
     assert review_report.to_json(review)["incidents"][0]["outcome"] == "reported late"
+    # the framework view and the evidence pack carry the control, the incident and its clause
+    code, out = cli(capsys, "evidence", "frameworks", "--framework", "eu-ai-act", "--json")
+    art73 = {r["clause"]: r for r in json.loads(out)}["art-73"]
+    assert "serious-incident-reporting" in art73["controls"] and art73["outcome"] == "fail"
+    pack = tmp_path / "pack.zip"
+    code, out = cli(capsys, "evidence", "export", "--out", str(pack), "--json")
+    assert code == 0, out
+    import zipfile
+
+    with zipfile.ZipFile(pack) as archive:
+        index = archive.read("index.html").decode()
+        entries = archive.read("evidence.jsonl").decode()
+    for text in ("serious-incident-reporting", "art-73", "incident"):
+        assert text in index, text
+    for text in ("incident.opened", "incident.reported", "MSA-DE-2026-0042", incident):
+        assert text in entries, text
     for kind in ("incident.opened", "incident.reported", "incident.exported"):
         assert kind in kinds(rt)
     assert rt.store.verify().ok
