@@ -217,6 +217,16 @@ def test_an_incident_from_open_to_close(
     assert verdict.verdict == "fail" and verdict.value == pytest.approx(49 / 48)
     assert result.gate_id is not None
 
+    # Art. 73(6): no new version goes into service before the authority is informed
+    from prodcontrol.control.lifecycle import lifecycle
+    from prodcontrol.errors import DecisionRefused
+
+    with pytest.raises(DecisionRefused, match=r"Art\. 73\(6\)"):
+        lifecycle.request_promotion(
+            rt, MODEL, "4", "production", requested_by="chen", reason="hotfix"
+        )
+    assert "promotion_refused" in kinds(rt)
+
     # past the deadline unreported: one alarm to the risk channel, however many ticks
     escalation.tick(rt)
     escalation.tick(rt)
