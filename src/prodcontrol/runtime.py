@@ -16,11 +16,19 @@ from prodcontrol.catalog.validate import load_config
 from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.identity.port import IdentityStore
-from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry, Notifier
+from prodcontrol.ports import (
+    DatasetSource,
+    DriftChecker,
+    GenAIEvaluations,
+    MetricSource,
+    ModelRegistry,
+    Notifier,
+)
 from prodcontrol.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prodcontrol.adapters.smtp import SmtpNotifier
+    from prodcontrol.control.gates.events import Subscriber
     from prodcontrol.evidence.integrity import VerifyPolicy
     from prodcontrol.evidence.signing import SigningKey, VerifyKey
 
@@ -45,6 +53,8 @@ class Runtime:
             "datasets",
             "checker",
             "notifier",
+            "genai",
+            "subscribers",
         }
         unknown = set(adapters) - known
         if unknown:
@@ -110,6 +120,15 @@ class Runtime:
         return SqlIdentityStore(getattr(store, "url", self.settings.resolved_database_url))
 
     @cached_property
+    def subscribers(self) -> list[Subscriber]:
+        """Who reacts to a closed gate's domain event: its escalations and Slack messages, and
+        the Prefect flow run waiting on it (see :mod:`prodcontrol.control.gates.events`)."""
+        from prodcontrol.control.escalation.escalation import gate_closed_subscriber
+        from prodcontrol.orchestration import prefect_subscribers
+
+        return [gate_closed_subscriber(self), *prefect_subscribers(self.store)]
+
+    @cached_property
     def metrics(self) -> MetricSource:
         """MLflow metrics and versions: the registry adapter when it reads too (MLflow does)."""
         registry = self.registry
@@ -124,6 +143,16 @@ class Runtime:
         from prodcontrol.adapters.mlflow import MlflowAdapter
 
         return MlflowAdapter(self.settings.resolved_tracking_uri)
+
+    @cached_property
+    def genai(self) -> GenAIEvaluations:
+        """MLflow GenAI evaluation results and trace feedback (genai-evaluation controls)."""
+        from prodcontrol.adapters.mlflow import MlflowAdapter
+        from prodcontrol.adapters.mlflow_genai import MlflowGenAIEvaluations
+
+        registry = self.registry
+        shared = registry if isinstance(registry, MlflowAdapter) else None
+        return MlflowGenAIEvaluations(self.settings.resolved_tracking_uri, shared)
 
     @cached_property
     def datasets(self) -> DatasetSource:
@@ -154,7 +183,7 @@ class Runtime:
     def email_notifier(self) -> SmtpNotifier:
         """The SMTP adapter from the settings (``smtp_host`` must be set)."""
         from prodcontrol.adapters.smtp import SmtpNotifier
-        from prodcontrol.email_links import links_for
+        from prodcontrol.control.escalation.email_links import links_for
 
         settings = self.settings
         assert settings.smtp_host is not None

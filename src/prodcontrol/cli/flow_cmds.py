@@ -117,8 +117,8 @@ def _show_model(rt: Runtime, result: ModelResult, *, as_json: bool) -> None:
     if result.status == "failed" or result.run_id is None:
         err_console.print(f"[red]{result.model}: the flow failed:[/red] {result.error}")
         return
-    from prodcontrol.checks import result_of
     from prodcontrol.cli.check_cmd import show
+    from prodcontrol.control.runs.checks import result_of
 
     show(result_of(rt, result.run_id))
     for gate_id in result.gates:
@@ -265,6 +265,13 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     project_dir: Annotated[
         Path, typer.Option("--project-dir", help="Directory with flows/ that workers run.")
     ] = Path("."),
+    shards: Annotated[
+        int,
+        typer.Option(
+            "--shards",
+            help="Split each tier's sweep into N flow runs that the pool's workers share.",
+        ),
+    ] = 1,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
@@ -281,7 +288,7 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
 
     ref = _ref(catalog, inventory)
     rt = resolve(ref)
-    specs = deployments.deployment_specs(rt, ref)
+    specs = deployments.deployment_specs(rt, ref, shards=shards)
     rows = [
         {"deployment": s.name, "cron": s.cron, "timezone": s.timezone, "entrypoint": s.entrypoint}
         for s in specs
@@ -328,6 +335,3 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run_model)
     app.command("sweep")(sweep)
     app.command("deploy")(deploy)
-    from prodcontrol.orchestration import listen_for_decisions
-
-    listen_for_decisions()
