@@ -4,8 +4,8 @@ Airflow's human-in-the-loop machinery (``HITLOperator``, standard provider) asks
 rules decide. The task opens or adopts the run's gate, then writes an HITL request whose
 subject and body name the model, the version, the failing controls and the approvals so far,
 with three options (Approve, Reject, Request waiver) and a required reason. It is assigned to
-the people who may still decide (Airflow user = people.yaml id or e-mail). On Airflow 3.3 the
-task waits in ``awaiting_input``, holding no worker slot.
+the people who may still decide (Airflow user = people.yaml id or e-mail). The task waits
+deferred (see below), holding no worker slot.
 
 The answer comes back with the Airflow user who gave it; that user is mapped to one person in
 people.yaml (:func:`prodcontrol_airflow.identity.person_for_user`) and the decision goes through
