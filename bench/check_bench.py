@@ -70,7 +70,7 @@ def frame(rows: int, seed: int, scenario: str | None) -> pd.DataFrame:
 def build(root: Path, rows: int) -> dict[str, str]:
     """Inventory (the examples, fraud-detector on the Parquet files), data, seeded MLflow."""
     from prodcontrol.catalog.validate import load_config
-    from prodcontrol.seed import seed_mlflow
+    from prodcontrol.testing.seed import seed_mlflow
 
     inventory = root / "inventory"
     shutil.copytree(ROOT / "examples", inventory)

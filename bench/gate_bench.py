@@ -2,15 +2,17 @@
 
 50 medium-tier models drift, so each one's control flow (Prefect, embedded ephemeral API) opens a
 single-approver gate and pauses on it; one flow at a time runs in a thread of this process.
-For each gate the benchmark writes the decision through ``prodcontrol.decisions.decide`` (as
-the CLI, Slack or the web page do) and measures, from the moment ``decide`` returned:
+For each gate the benchmark writes the decision through
+``prodcontrol.control.gates.decisions.decide`` (as the CLI, Slack or the web page do) and measures,
+from the moment ``decide`` returned:
 
 * ``resumed``: the flow run's Running state after the pause (Prefect's own timestamp);
 * ``continued``: the flow function returned (the run read the closed gate and finished).
 
 Two ways a decision resumes a run are measured separately: ``watcher`` (the decision comes from
 a process without Prefect; the paused run's own watcher reads the store and resumes itself) and
-``hook`` (the deciding process calls ``resume_waiting_run`` through the decisions listener).
+``hook`` (the deciding process resumes it: the gate's domain event, dispatched right after the
+decision, has the ``prefect_resume`` subscriber).
 
 Run ``python -m bench.gate_bench [--quick]`` (``--quick``: 10 gates per way).
 """
@@ -137,14 +139,14 @@ def _wait_paused(rt: Any, model: str, running: Future[Any]) -> Any:
 
 
 def measure(rt: Any, ref: Any, models: list[str], way: str) -> list[dict[str, float]]:
-    from prodcontrol import decisions
-    from prodcontrol.orchestration import gate_wait
+    from prodcontrol.control.escalation.escalation import gate_closed_subscriber
+    from prodcontrol.control.gates import decisions
+    from prodcontrol.orchestration import prefect_subscribers
     from prodcontrol.orchestration.flows import run_control
 
+    rt.subscribers = [gate_closed_subscriber(rt)]  # the composition root's choice, made here
     if way == "hook":
-        gate_wait.install_resume_listener()
-    else:
-        decisions.remove_gate_listener(gate_wait._listener)
+        rt.subscribers += prefect_subscribers(rt.store)
     rows = []
     with ThreadPoolExecutor(max_workers=BATCH) as pool:
         for start in range(0, len(models), BATCH):
@@ -154,13 +156,14 @@ def measure(rt: Any, ref: Any, models: list[str], way: str) -> list[dict[str, fl
             for model in batch:
                 gate = gates[model]
                 written = time.time()  # the decision's write starts here (the hook runs inside)
-                decisions.decide(rt, gate.id, person="emeka", decision="approve", channel="cli")
+                decisions.decide(
+                    rt, gate.id, person="emeka", decision="approve", channel="cli", reason="bench"
+                )
                 running[model].result(timeout=120)
                 continued = time.time() - written
                 resumed_at = _resumed_at(str(gate.flow_run_id))
                 resumed = resumed_at.timestamp() - written if resumed_at else float("nan")
                 rows.append({"resumed_s": resumed, "continued_s": continued})
-    decisions.remove_gate_listener(gate_wait._listener)
     return rows
 
 

@@ -1,6 +1,6 @@
 """Escalation to Slack under load: 0 lost, 0 duplicated, and breach-to-accepted latency.
 
-Everything is real except Slack, which is :class:`prodcontrol.slack_server.LocalSlackServer`
+Everything is real except Slack, which is :class:`prodcontrol.testing.slack_server.LocalSlackServer`
 (real HTTP on loopback, counting on the server side every message posted under each idempotency
 key). The outbox sender runs as a separate process (``OutboxSender`` + ``SlackNotifier`` on the
 real slack-sdk ``WebClient``), exactly as ``prodcontrol outbox send --loop`` would.
@@ -42,17 +42,17 @@ from urllib.parse import quote
 
 import slack_sdk
 
-from prodcontrol import escalation
 from prodcontrol.adapters.slack import SlackNotifier
 from prodcontrol.adapters.store.migrate import ensure_schema
 from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.catalog.validate import load_config
 from prodcontrol.clock import SystemClock
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.outbox import OutboxSender
 from prodcontrol.evidence.records import FindingIn, VerdictIn
-from prodcontrol.outbox import OutboxSender
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
-from prodcontrol.slack_server import LocalSlackServer
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]

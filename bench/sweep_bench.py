@@ -1,7 +1,7 @@
 """Fleet sweep on Prefect vs a bare Python loop: 200 models x (drift + data quality), 5k rows.
 
-Both sides run the same checks (:mod:`prodcontrol.checks` with the real Evidently checker, the
-file dataset adapter and a SQLite evidence store) on the same seeded CSV files:
+Both sides run the same checks (:mod:`prodcontrol.control.runs.checks` with the real Evidently
+checker, the file dataset adapter and a SQLite evidence store) on the same seeded CSV files:
 
 * ``loop``: ``for model in models: run_checks(rt, model)`` in one process;
 * ``sweep``: ``prodcontrol.orchestration.flows.run_sweep`` on Prefect's embedded (ephemeral)
@@ -147,7 +147,7 @@ def bench_runtime() -> Any:
 def phase(name: str) -> dict[str, Any]:
     """Run one phase in this process (a subprocess of :func:`main`); return its numbers."""
     from prodcontrol.adapters.store.migrate import upgrade
-    from prodcontrol.checks import run_checks
+    from prodcontrol.control.runs.checks import run_checks
 
     state = Path(os.environ["SWEEP_BENCH_STATE"])
     state.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,14 @@
 """Gate round trip through a real Prefect server and process worker (issue 13).
 
 A ``prefect server start`` (SQLite, loopback) and a ``prefect worker start --type process`` run
-as a team runs them (:mod:`prodcontrol.prefect_server`), the worker polling every second
+as a team runs them (:mod:`prodcontrol.testing.prefect_server`), the worker polling every second
 (``PREFECT_WORKER_QUERY_SECONDS=1``: the knob, no sleep in prodcontrol). A deployment of the
 per-model control flow runs on the worker; every medium-tier model drifts, so each run opens a
 single-approver gate and waits. For each gate the benchmark writes the decision with
-``prodcontrol.decisions.decide`` in this process (the decisions listener resumes the run through
-the API) and measures from the moment ``decide`` returned to the flow run's Completed state
-(Prefect's own timestamp). Two ways a deployed run waits:
+``prodcontrol.control.gates.decisions.decide`` in this process (the gate's domain event,
+dispatched right after the decision, resumes the run through the API) and measures from the
+moment ``decide`` returned to the flow run's Completed state (Prefect's own timestamp). Two ways a
+deployed run waits:
 
 * ``pause``: the gate is due soon (``short_wait_s`` above its deadline), the run's process stays
   and goes on when resumed;
@@ -127,7 +128,7 @@ def _stages(flow_run_id: str, decided: datetime) -> dict[str, float]:
 
 
 def _completed(rt: Any, flow_run_id: str, model: str) -> Any:
-    """The run once final; if the listener's resume did not reach Prefect, the ticker's poller
+    """The run once final; if the event's resume did not reach Prefect, the ticker's poller
     (``resume_closed_gate_runs``, every minute in production) resumes it after 60 s."""
     from prodcontrol.orchestration.gate_wait import resume_closed_gate_runs
 
@@ -146,7 +147,7 @@ def _completed(rt: Any, flow_run_id: str, model: str) -> Any:
 def measure(rt: Any, deployment_id: str, models: list[str], way: str) -> list[dict[str, Any]]:
     from prefect.deployments import run_deployment
 
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     short_wait_s = 10**9 if way == "pause" else 0
     rows: list[dict[str, Any]] = []
@@ -211,7 +212,7 @@ def main(argv: list[str]) -> int:
     per_way = 5 if args.quick else args.gates
     with tempfile.TemporaryDirectory(prefix="worker-gate-bench-") as tmp:
         root = Path(tmp)
-        from prodcontrol.prefect_server import PrefectServer
+        from prodcontrol.testing.prefect_server import PrefectServer
 
         server = PrefectServer(root / "prefect")
         server.start()
@@ -244,12 +245,9 @@ def main(argv: list[str]) -> int:
 def _run(root: Path, per_way: int) -> dict[str, list[dict[str, Any]]]:
     from prefect.types.entrypoint import EntrypointType
 
-    from prodcontrol.orchestration import listen_for_decisions
+    from prodcontrol.orchestration.deploy import ensure_work_pool
     from prodcontrol.orchestration.flows import control_flow
     from prodcontrol.orchestration.runtimes import RuntimeRef, resolve
-
-    listen_for_decisions()
-    from prodcontrol.orchestration.deploy import ensure_work_pool
 
     ensure_work_pool(POOL)
     deployment_id = str(

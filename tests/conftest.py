@@ -18,9 +18,9 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from prodcontrol.prefect_server import PREFECT as PREFECT_CLI
-from prodcontrol.prefect_server import PrefectServer
-from prodcontrol.slack_server import LocalSlackServer
+from prodcontrol.testing.prefect_server import PREFECT as PREFECT_CLI
+from prodcontrol.testing.prefect_server import PrefectServer
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 PG_HOST, PG_PORT, PG_DB, PG_USER = "127.0.0.1", 5432, "test", "postgres"
 PG_BASE_URL = f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
@@ -307,7 +307,7 @@ def mlflow_uri(mlflow_server: MlflowServer) -> str:
 def _mlflow_examples(mlflow_server: MlflowServer) -> None:
     """Register the example inventory's models once per session (``seed_mlflow``)."""
     from prodcontrol.catalog.validate import load_config
-    from prodcontrol.seed import seed_mlflow
+    from prodcontrol.testing.seed import seed_mlflow
 
     if not mlflow_server.running:
         mlflow_server.start()

@@ -22,6 +22,7 @@ from prodcontrol.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from prodcontrol.adapters.smtp import SmtpNotifier
+    from prodcontrol.control.gates.events import Subscriber
     from prodcontrol.evidence.integrity import VerifyPolicy
     from prodcontrol.evidence.signing import SigningKey, VerifyKey
 
@@ -47,6 +48,7 @@ class Runtime:
             "checker",
             "notifier",
             "loss_regressor",
+            "subscribers",
         }
         unknown = set(adapters) - known
         if unknown:
@@ -112,6 +114,15 @@ class Runtime:
         return SqlIdentityStore(getattr(store, "url", self.settings.resolved_database_url))
 
     @cached_property
+    def subscribers(self) -> list[Subscriber]:
+        """Who reacts to a closed gate's domain event: its escalations and Slack messages, and
+        the Prefect flow run waiting on it (see :mod:`prodcontrol.control.gates.events`)."""
+        from prodcontrol.control.escalation.escalation import gate_closed_subscriber
+        from prodcontrol.orchestration import prefect_subscribers
+
+        return [gate_closed_subscriber(self), *prefect_subscribers(self.store)]
+
+    @cached_property
     def metrics(self) -> MetricSource:
         """MLflow metrics and versions: the registry adapter when it reads too (MLflow does)."""
         registry = self.registry
@@ -163,7 +174,7 @@ class Runtime:
     def email_notifier(self) -> SmtpNotifier:
         """The SMTP adapter from the settings (``smtp_host`` must be set)."""
         from prodcontrol.adapters.smtp import SmtpNotifier
-        from prodcontrol.email_links import links_for
+        from prodcontrol.control.escalation.email_links import links_for
 
         settings = self.settings
         assert settings.smtp_host is not None

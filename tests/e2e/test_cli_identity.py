@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from prodcontrol import decisions
 from prodcontrol.cli import action_cmds, gate_cmds, output, token_cmds
 from prodcontrol.cli.app import run
+from prodcontrol.control.gates import decisions
 from prodcontrol.evidence import Finding, FindingIn, VerdictIn
 from prodcontrol.evidence.records import Gate
 from prodcontrol.runtime import Runtime

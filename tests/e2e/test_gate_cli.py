@@ -119,7 +119,7 @@ def refused(capsys: pytest.CaptureFixture[str], *args: str) -> str:
 def test_gates_list_show_approve_reject(
     rt: Runtime, registry: FakeRegistry, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     assert json.loads(ok("gates", "list", "--json")) == []
     assert "no pending gates" in ok("gates", "list")

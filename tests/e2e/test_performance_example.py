@@ -29,8 +29,8 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PRODCONTROL_INVENTORY_DIR", str(inventory))
     monkeypatch.setattr(output.console, "_width", 200)
     from prodcontrol.runtime import Runtime
-    from prodcontrol.seed import seed_mlflow
     from prodcontrol.settings import Settings
+    from prodcontrol.testing.seed import seed_mlflow
 
     rt = Runtime(Settings())
     seed_mlflow(rt.settings.resolved_tracking_uri, rt.config)

@@ -99,7 +99,7 @@ def shot(page: object, name: str) -> None:
 
 def holders(site: Site) -> tuple[str, str]:
     """Someone who may decide the pending fraud gate, and an owner who may not."""
-    from prodcontrol.decisions import who_could_decide
+    from prodcontrol.control.gates.decisions import who_could_decide
 
     gate = site.rt.store.get_gate(site.seeded.pending_gate)
     could = set(who_could_decide(site.rt, gate))

@@ -17,8 +17,8 @@ from prodcontrol.clock import Clock
 from prodcontrol.evidence.records import Finding, FindingIn, Gate, GateIn, VerdictIn
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import FakeRegistry
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"

@@ -22,9 +22,12 @@ from gate_world import (
     record_finding,
 )
 
-from prodcontrol import actions, checks, decisions, escalation, lifecycle
 from prodcontrol.adapters.mlflow import MlflowAdapter
 from prodcontrol.catalog.config import Config
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.gates import actions, decisions
+from prodcontrol.control.lifecycle import lifecycle
+from prodcontrol.control.runs import checks
 from prodcontrol.engine.verdicts import decide as decide_verdict
 from prodcontrol.runtime import Runtime
 

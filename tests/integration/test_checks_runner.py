@@ -23,10 +23,10 @@ from sklearn.datasets import load_breast_cancer
 
 from prodcontrol.adapters.mlflow import MlflowAdapter
 from prodcontrol.catalog.validate import load_config
-from prodcontrol.checks import CheckResult, measure_control, open_run, run_checks
+from prodcontrol.control.runs.checks import CheckResult, measure_control, open_run, run_checks
 from prodcontrol.runtime import Runtime
-from prodcontrol.seed import seed_mlflow
 from prodcontrol.settings import Settings
+from prodcontrol.testing.seed import seed_mlflow
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from gate_world import TickingClock, make_runtime, record_finding, seeded_registry
 
-from prodcontrol import escalation
-from prodcontrol.checks import run_checks
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.messages import ACTION_PREFIX
+from prodcontrol.control.runs.checks import run_checks
 from prodcontrol.evidence import Notification
-from prodcontrol.messages import ACTION_PREFIX
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 

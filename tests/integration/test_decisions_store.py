@@ -7,19 +7,20 @@ against a real MLflow server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from gate_world import TickingClock, make_runtime, passing_run, record_finding, seeded_registry
 
-from prodcontrol import actions, decisions, lifecycle, waivers
 from prodcontrol.catalog.readiness import missing_owner_roles
+from prodcontrol.control.gates import actions, decisions, events, waivers
+from prodcontrol.control.gates.events import GATE_CLOSED, Handled, Subscriber
+from prodcontrol.control.lifecycle import lifecycle
 from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.verdicts import decide as decide_verdict
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError
-from prodcontrol.evidence import EscalationIn, Gate
+from prodcontrol.evidence import DomainEvent, EscalationIn, Gate
 from prodcontrol.runtime import Runtime
 from prodcontrol.testing import FakeRegistry, ManualClock
 
@@ -224,25 +225,77 @@ def test_closing_a_gate_stops_its_escalation(rt: Runtime) -> None:
     assert rt.store.get_escalation(escalation.id).status == "resolved"
 
 
-def test_listeners_hear_every_change(rt: Runtime) -> None:
-    heard: list[tuple[str, str]] = []
+def test_a_closed_gate_tells_its_subscribers_through_the_outbox(
+    rt: Runtime, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gate's domain event commits with the decision that closes it; a subscriber that
+    fails has it retried (and never undoes the decision), one that finished is not asked again."""
+    heard: list[tuple[str, str | None]] = []
 
-    def listener(_: Runtime, gate: Gate) -> None:
-        heard.append((gate.id, gate.status))
-        raise RuntimeError("a broken listener never undoes a decision")
+    def flaky(event: DomainEvent) -> Handled:
+        heard.append(("flaky", event.gate_id))
+        if len(heard) == 1:
+            raise RuntimeError("a broken subscriber never undoes a decision")
+        return Handled(note="second time lucky")
 
-    decisions.add_gate_listener(listener)
-    try:
-        gate = high_gate(rt)
-        decisions.decide(
-            rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
-        )
-        decisions.decide(
-            rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
-        )
-    finally:
-        decisions.remove_gate_listener(listener)
-    assert heard == [(gate.id, "pending"), (gate.id, "approved")]
+    def steady(event: DomainEvent) -> Handled:
+        heard.append(("steady", event.gate_id))
+        return Handled()
+
+    subscribers = [
+        Subscriber("flaky", GATE_CLOSED, flaky),
+        Subscriber("steady", GATE_CLOSED, steady),
+    ]
+    monkeypatch.setattr(rt, "subscribers", subscribers)
+    gate = high_gate(rt)
+    decisions.decide(
+        rt, gate.id, person="gustav", decision="approve", channel="cli", reason="test reason"
+    )
+    assert rt.store.list_domain_events() == [] and heard == []  # still pending: no news
+    closed = decisions.decide(
+        rt, gate.id, person="dana", decision="approve", channel="cli", reason="test reason"
+    )
+    assert closed.status == "approved" and rt.store.get_gate(gate.id).status == "approved"
+    [event] = rt.store.list_domain_events(gate_id=gate.id)
+    assert (event.kind, event.key, event.payload["status"]) == (
+        "gate_decided",
+        f"gate_decided:{gate.id}",
+        "approved",
+    )
+    assert event.status == "pending" and event.attempts == 1  # retried: flaky failed
+    flaky_answer = event.result["flaky"]
+    assert flaky_answer["done"] is False and "RuntimeError" in flaky_answer["note"]
+    assert event.result["steady"] == {"done": True, "note": ""}
+    # queued in the decision's transaction: the same instant as the gate's own entry
+    log = rt.store.events()
+    queued = next(e for e in log if e.kind == "domain_event.queued")
+    assert queued.at == next(e for e in log if e.kind == "gate.approved").at
+
+    clock.advance(timedelta(minutes=1))
+    assert events.dispatch(rt.store, subscribers, clock).handled == 1  # the ticker's turn
+    [done] = rt.store.list_domain_events(gate_id=gate.id)
+    assert done.status == "done" and done.result["flaky"]["note"] == "second time lucky"
+    assert heard == [("flaky", gate.id), ("steady", gate.id), ("flaky", gate.id)]
+    assert events.dispatch(rt.store, subscribers, clock).handled == 0  # once done, done
+    assert rt.store.verify().ok
+
+
+def test_an_expired_gate_tells_its_subscribers_too(
+    rt: Runtime, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heard: list[str] = []
+    monkeypatch.setattr(
+        rt,
+        "subscribers",
+        [Subscriber("s", GATE_CLOSED, lambda e: heard.append(e.kind) or Handled())],
+    )
+    gate = high_gate(rt)
+    assert gate.due_at is not None
+    clock.set(gate.due_at + timedelta(seconds=1))
+    [expired] = decisions.expire_due_gates(rt)
+    assert expired.id == gate.id and heard == ["gate_expired"]
+    [event] = rt.store.list_domain_events(status="done")
+    assert event.key == f"gate_expired:{gate.id}"
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -559,12 +612,3 @@ def test_retire_removes_aliases_stops_controls_keeps_evidence(
     assert len(rt.store.list_runs(MEDIUM)) == 1 and rt.store.verify().ok
     with pytest.raises(DecisionRefused, match="already retired"):
         lifecycle.request_retirement(rt, MEDIUM, requested_by="emeka", reason="again")
-
-
-@pytest.fixture(autouse=True)
-def _no_stray_listeners() -> Iterator[None]:
-    from prodcontrol import escalation  # noqa: F401 - its listener is installed once, on import
-
-    before = list(decisions._listeners)
-    yield
-    assert decisions._listeners == before

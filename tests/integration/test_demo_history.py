@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from prodcontrol.charts import Point, score_plot
-from prodcontrol.demo_history import history_runtime, last_morning, simulate
-from prodcontrol.review_report import build, render_html
+from prodcontrol.control.reports.charts import Point, score_plot
+from prodcontrol.control.reports.demo_history import history_runtime, last_morning, simulate
+from prodcontrol.control.reports.review_report import build, render_html
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
 
@@ -27,7 +27,7 @@ NOW = datetime(2026, 12, 1, 3, 30, tzinfo=UTC)  # before 06:00: the edge of "the
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
-    from prodcontrol.seed import seed_mlflow
+    from prodcontrol.testing.seed import seed_mlflow
 
     state = tmp_path_factory.mktemp("history")
     settings = Settings(

@@ -17,14 +17,14 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from slack_helpers import MODEL, failing_finding, open_gate
 
-from prodcontrol import escalation
 from prodcontrol.adapters.routing import RoutedNotifier
 from prodcontrol.adapters.slack import SlackNotifier
-from prodcontrol.outbox import OutboxSender
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.outbox import OutboxSender
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import FakeRegistry, ManualClock
+from prodcontrol.testing.slack_server import LocalSlackServer
 from prodcontrol.web.app import create_app
 from smtp_helpers import LocalSmtpServer
 
@@ -134,7 +134,7 @@ def test_person_without_slack_id_is_emailed_once_with_evidence_and_decision_link
 def test_a_forged_or_altered_link_decides_nothing(
     tmp_path: Path, database_url: str, slack_server: LocalSlackServer, smtp: LocalSmtpServer
 ) -> None:
-    from prodcontrol import decision_links
+    from prodcontrol.control.gates import decision_links
     from prodcontrol.web import metrics
 
     clock = ManualClock()
@@ -173,7 +173,7 @@ def test_a_forged_or_altered_link_decides_nothing(
 def test_a_crash_after_the_relay_accepted_sends_no_second_email(
     tmp_path: Path, database_url: str, slack_server: LocalSlackServer, smtp: LocalSmtpServer
 ) -> None:
-    from prodcontrol.outbox import to_message
+    from prodcontrol.control.escalation.outbox import to_message
 
     clock = ManualClock()
     rt = runtime(

@@ -15,13 +15,13 @@ import pytest
 from prefect_world import KeyedChecker, fleet_inventory, small_catalog
 
 from evidence_forgery import cut_tail, sql
-from prodcontrol import escalation
 from prodcontrol.adapters.mlflow_anchor import anchor_sinks
 from prodcontrol.adapters.store.migrate import upgrade
 from prodcontrol.adapters.store.sql import SqlEvidenceStore
-from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.validate import load_config
-from prodcontrol.checks import run_checks
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.runs.anchoring import anchor_if_due
+from prodcontrol.control.runs.checks import run_checks
 from prodcontrol.evidence.anchor import ANCHORED_KIND, FileAnchors
 from prodcontrol.evidence.integrity import VerifyPolicy, VerifyReport, verify_evidence
 from prodcontrol.evidence.signing import SigningKey

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from prodcontrol.adapters.mlflow import CONTROLS_EXPERIMENT, MlflowAdapter
-from prodcontrol.checks import close_run, measure_control, open_run
+from prodcontrol.control.runs.checks import close_run, measure_control, open_run
 from prodcontrol.errors import UnreachableError
 from prodcontrol.ports import ControlRunSummary, VerdictSummary
 from prodcontrol.runtime import Runtime

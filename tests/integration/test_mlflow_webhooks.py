@@ -77,7 +77,7 @@ def wait_for(what: str, probe: Callable[[], Any], timeout: float = 120.0) -> Any
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, mlflow_server: Any) -> Iterator[World]:
     from prodcontrol.catalog.validate import load_config
-    from prodcontrol.seed import seed_mlflow
+    from prodcontrol.testing.seed import seed_mlflow
 
     if not mlflow_server.running:
         mlflow_server.start()

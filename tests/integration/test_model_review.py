@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from gate_world import make_runtime, seeded_registry
 
-from prodcontrol import model_review
+from prodcontrol.control.lifecycle import model_review
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.runtime import Runtime
 from prodcontrol.testing import ManualClock

@@ -17,9 +17,9 @@ from slack_helpers import decision_body, failing_finding, make_runtime, signed
 from web_world import HEADER, OUTSIDER, PROXY, client, serving
 
 from identity_helpers import TokenBook
-from prodcontrol import decisions
 from prodcontrol.cli.app import run
 from prodcontrol.clock import SystemClock
+from prodcontrol.control.gates import decisions
 from prodcontrol.errors import DecisionRefused
 from prodcontrol.identity.service import airflow_actor
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from review_seed import FRAUD, at, config, seed_october
 
 from prodcontrol.cli import app
-from prodcontrol.review_report import (
+from prodcontrol.control.reports.review_report import (
     OperatingReview,
     build,
     post_weekly_digest,

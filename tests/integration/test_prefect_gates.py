@@ -1,7 +1,8 @@
 """Flows waiting on gates: a decision written anywhere resumes the same flow run (DESIGN §4).
 
 The flow runs in a background thread, pauses on its gate; the test decides through
-``prodcontrol.decisions`` (as the CLI, Slack or the web page would) and the run resumes.
+``prodcontrol.control.gates.decisions`` (as the CLI, Slack or the web page would) and the run
+resumes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gate_world import TickingClock, record_finding
 from prefect_world import build_runtime, fleet_inventory, small_catalog
 
 from identity_helpers import TokenBook
-from prodcontrol import decisions
+from prodcontrol.control.gates import decisions
 from prodcontrol.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -164,13 +165,15 @@ def test_gate_timeout_expires_the_gate_once_and_resumes_the_run(world: dict[str,
     assert [a.status for a in applied] == ["applied"]
 
 
-def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, Any]) -> None:
+def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A suspended run has no process to watch its gate: the ticker's poller resumes it."""
     from prefect import flow
     from prefect.client.orchestration import get_client
     from prefect.states import Paused
 
-    from prodcontrol.orchestration import gate_wait
+    from prodcontrol.control.escalation.escalation import gate_closed_subscriber
     from prodcontrol.orchestration.gate_wait import (
         pause_key,
         resume_closed_gate_runs,
@@ -178,7 +181,8 @@ def test_poller_and_hook_resume_a_run_paused_on_a_closed_gate(world: dict[str, A
     )
 
     rt: Runtime = world["rt"]
-    decisions.remove_gate_listener(gate_wait._listener)  # resume by hand below
+    # no Prefect subscribers on the gates' domain events: resume by hand below
+    monkeypatch.setattr(rt, "subscribers", [gate_closed_subscriber(rt)])
 
     @flow(name="stand-in-for-a-suspended-run")
     def idle() -> None:

@@ -126,13 +126,11 @@ def test_a_clean_tier_passes_and_the_cli_still_gets_its_report(world: Any) -> No
 def test_a_decision_without_a_prefect_api_says_the_ticker_resumes_the_run(
     world: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from prodcontrol import decisions
-    from prodcontrol.orchestration import listen_for_decisions
+    from prodcontrol.control.gates import decisions
 
     rt, ref = world
     report = report_of_blocked(ref)
     [gate_id] = next(r for r in report.results if r.model == "high-model-0").gates
-    listen_for_decisions()
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     people = decisions.who_could_decide(rt, rt.store.get_gate(gate_id))[:2]
     with caplog.at_level(logging.WARNING, logger="prodcontrol.orchestration"):
@@ -145,6 +143,10 @@ def test_a_decision_without_a_prefect_api_says_the_ticker_resumes_the_run(
     # the harness's API is still in Prefect's settings: the decision is an event for Automations
     [decided] = _events("prodcontrol.gate.decided", f"prodcontrol.gate.{gate_id}")
     assert decided["payload"]["status"] == "approved"
+    # the resume is left to the ticker: the gate's domain event waits for it, the emit is done
+    [event] = rt.store.list_domain_events(gate_id=gate_id)
+    assert event.status == "pending" and event.result["prefect_event"]["done"]
+    assert event.result["prefect_resume"]["note"] == "no Prefect API in this process"
 
 
 def report_of_blocked(ref: Any) -> Any:

@@ -136,7 +136,7 @@ def test_long_wait_suspends_the_run_and_a_decision_brings_it_back(
     from prefect.deployments import run_deployment
     from prefect.types.entrypoint import EntrypointType
 
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
     from prodcontrol.orchestration.flows import control_flow
     from prodcontrol.orchestration.gate_wait import resume_closed_gate_runs
 

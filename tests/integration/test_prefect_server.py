@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from prodcontrol.prefect_server import BIN, PrefectServer, clean_env
+from prodcontrol.testing.prefect_server import BIN, PrefectServer, clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 POOL = "pc-real"

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from slack_helpers import make_runtime
 
-from prodcontrol import decisions, escalation, waivers
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.messages import plain_text
+from prodcontrol.control.gates import decisions, waivers
 from prodcontrol.evidence.records import Finding, FindingIn, Notification, VerdictIn
-from prodcontrol.messages import plain_text
 from prodcontrol.orchestration.flows import open_gates
 from prodcontrol.runtime import Runtime
 from prodcontrol.testing import ManualClock

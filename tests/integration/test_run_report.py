@@ -19,7 +19,7 @@ import pandas as pd
 from fastapi.testclient import TestClient
 from test_checks_runner import CATALOG, EXAMPLES, model_entry, write_inventory
 
-from prodcontrol.checks import run_checks
+from prodcontrol.control.runs.checks import run_checks
 from prodcontrol.evidence.integrity import artifact_problem, logged_artifacts
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
@@ -129,7 +129,7 @@ def test_only_declared_columns_are_read_from_parquet(seeded_mlflow: str, tmp_pat
         mlflow_tracking_uri=seeded_mlflow,
     )
     rt = Runtime(settings)
-    from prodcontrol.checks import read_columns
+    from prodcontrol.control.runs.checks import read_columns
 
     wanted = read_columns(rt, "wide-model")
     assert wanted == ["amount", "hour", "channel", "prediction", "is_fraud"]
@@ -144,7 +144,7 @@ def test_only_declared_columns_are_read_from_parquet(seeded_mlflow: str, tmp_pat
 def test_measuring_never_imports_evidently() -> None:
     code = (
         "import sys\n"
-        "import prodcontrol.checks, prodcontrol.runtime, prodcontrol.cli\n"
+        "import prodcontrol.control.runs.checks, prodcontrol.runtime, prodcontrol.cli\n"
         "from prodcontrol.adapters.evidently import EvidentlyChecker\n"
         "assert 'evidently' not in sys.modules, 'evidently imported before any report'\n"
     )

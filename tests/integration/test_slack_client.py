@@ -12,7 +12,7 @@ from prodcontrol.adapters.slack import SlackNotifier
 from prodcontrol.catalog.schema import Person
 from prodcontrol.errors import UnreachableError
 from prodcontrol.ports import OutboundMessage
-from prodcontrol.slack_server import LocalSlackServer
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 PEOPLE = {
     "chen": Person(id="chen", name="Chen Wei", slack_id="U0CHEN003", email="chen.wei@example.com"),

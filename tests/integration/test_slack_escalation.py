@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from slack_helpers import failing_finding, make_runtime, open_gate
 
-from prodcontrol import escalation
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.outbox import OutboxSender
 from prodcontrol.errors import DecisionRefused
-from prodcontrol.outbox import OutboxSender
 from prodcontrol.runtime import Runtime
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import ManualClock
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 EMEKA, DANA = "DU0EMEKA05", "DU0DANA004"  # DM channels the local server opens for them
 

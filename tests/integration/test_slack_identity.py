@@ -17,7 +17,7 @@ import pytest
 from slack_helpers import click_body, decision_body, failing_finding, make_runtime, signed
 from web_world import OUTSIDER, client, serving
 
-from prodcontrol import decisions
+from prodcontrol.control.gates import decisions
 from prodcontrol.evidence.records import Finding, Gate
 from prodcontrol.runtime import Runtime
 from prodcontrol.testing import ManualClock

@@ -22,12 +22,12 @@ from slack_helpers import (
     signed,
 )
 
-from prodcontrol import escalation
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.outbox import OutboxSender
 from prodcontrol.evidence.records import Finding, Gate
-from prodcontrol.outbox import OutboxSender
 from prodcontrol.runtime import Runtime
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import ManualClock
+from prodcontrol.testing.slack_server import LocalSlackServer
 from prodcontrol.web import metrics
 from prodcontrol.web.slack import router
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from slack_helpers import failing_finding, make_runtime
 
-from prodcontrol import escalation
 from prodcontrol.adapters.slack import OutboxFileNotifier
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.outbox import OutboxSender, to_message
 from prodcontrol.evidence.records import NotificationIn
-from prodcontrol.outbox import OutboxSender, to_message
 from prodcontrol.runtime import Runtime
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import ManualClock
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 LEASE = 30.0
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from slack_helpers import make_runtime
 
+from prodcontrol.control.escalation.outbox import OutboxSender, to_message
 from prodcontrol.evidence.records import NotificationIn
-from prodcontrol.outbox import OutboxSender, to_message
 from prodcontrol.runtime import Runtime
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import ManualClock
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 PEOPLE = ["amara", "bruno", "chen", "dana", "emeka", "farah"]
 LEASE = 30.0

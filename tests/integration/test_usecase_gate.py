@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from gate_world import make_runtime, seeded_registry
 
-from prodcontrol import usecase
+from prodcontrol.control.lifecycle import usecase
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.runtime import Runtime
 from prodcontrol.testing import ManualClock
@@ -77,7 +77,7 @@ def test_only_experimentation_models_ask_for_a_use_case(rt: Runtime) -> None:
 
 
 def test_tier_change_is_a_gated_recorded_change(rt: Runtime) -> None:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     with pytest.raises(UsageError, match="needs a reason"):
         usecase.request_tier_change(

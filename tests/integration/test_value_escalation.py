@@ -13,16 +13,16 @@ from pathlib import Path
 
 from slack_helpers import make_runtime
 
-from prodcontrol import escalation
 from prodcontrol.catalog.loader import default_catalog_dir
 from prodcontrol.catalog.schema import EscalationPolicy
-from prodcontrol.checks import run_checks
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.outbox import OutboxSender
+from prodcontrol.control.runs.checks import run_checks
 from prodcontrol.engine.value import escalation_policy
-from prodcontrol.outbox import OutboxSender
 from prodcontrol.ports import MetricPoint
 from prodcontrol.runtime import Runtime
-from prodcontrol.slack_server import LocalSlackServer
 from prodcontrol.testing import FakeRegistry, ManualClock
+from prodcontrol.testing.slack_server import LocalSlackServer
 
 MODEL = "fraud-detector"
 AMARA = "DU0AMARA01"  # the DM channel the local server opens for the business-outcome owner

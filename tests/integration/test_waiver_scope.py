@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from gate_world import TickingClock, make_runtime, record_finding, seeded_registry
 
-from prodcontrol import waivers
+from prodcontrol.control.gates import waivers
 from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.verdicts import decide
 from prodcontrol.errors import StoreConflict

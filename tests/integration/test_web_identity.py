@@ -19,7 +19,7 @@ from slack_helpers import failing_finding, make_runtime
 from web_world import HEADER, OUTSIDER, PROXY, client, serving
 
 from identity_helpers import TokenBook
-from prodcontrol import decisions
+from prodcontrol.control.gates import decisions
 from prodcontrol.evidence.records import Gate
 from prodcontrol.runtime import Runtime
 from prodcontrol.testing import ManualClock

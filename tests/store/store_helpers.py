@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.evidence import (
     ArtifactIn,
     ControlRun,
@@ -13,6 +12,7 @@ from prodcontrol.evidence import (
     NotificationIn,
     VerdictIn,
 )
+from prodcontrol.evidence.port import EvidenceStore
 
 SHA = "ab" * 32
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -54,7 +54,7 @@ def message(key: str, **links: str | None) -> NotificationIn:
 
 
 def finished_run(
-    store: SqlEvidenceStore, model: str = "credit-risk", failing: str = "drift_psi"
+    store: EvidenceStore, model: str = "credit-risk", failing: str = "drift_psi"
 ) -> ControlRun:
     """A run with one passing and one failing control, a finding and a message for it."""
     run = store.start_run(model, "7", "high", "cli")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from store_helpers import finished_run, gate_for, message
 
-from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.evidence import EscalationIn
+from prodcontrol.evidence.port import EvidenceStore
 
 
-def test_escalations_for_findings(store: SqlEvidenceStore) -> None:
+def test_escalations_for_findings(store: EvidenceStore) -> None:
     finished_run(store, model="credit-risk")
     finished_run(store, model="fraud")
     [f1] = store.list_findings(model="credit-risk")
@@ -22,7 +22,7 @@ def test_escalations_for_findings(store: SqlEvidenceStore) -> None:
     assert store.escalations_for_findings(["no-such-finding"]) == []
 
 
-def test_notifications_about_a_finding_or_a_gate(store: SqlEvidenceStore) -> None:
+def test_notifications_about_a_finding_or_a_gate(store: EvidenceStore) -> None:
     finished_run(store, model="credit-risk")
     [finding] = store.list_findings(model="credit-risk")
     gate = store.open_gate(gate_for(finding_id=finding.id), [message("gate-msg")])

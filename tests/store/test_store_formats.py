@@ -3,10 +3,18 @@ new entries are format 2; an entry cannot be moved back to the older format."""
 
 from __future__ import annotations
 
+import pytest
 from store_helpers import finished_run
 
 from evidence_forgery import rewrite, sql
 from prodcontrol.adapters.store.sql import SqlEvidenceStore
+
+
+@pytest.fixture
+def store(sql_store: SqlEvidenceStore) -> SqlEvidenceStore:
+    """Raw SQL and the database's own files: the SQL adapter only (the contract is in
+    test_store_runs.py and its siblings, on the in-memory fake too)."""
+    return sql_store
 
 
 def as_legacy_store(store: SqlEvidenceStore) -> None:

@@ -8,16 +8,16 @@ from datetime import timedelta
 import pytest
 from store_helpers import finished_run, gate_for, message
 
-from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
 from prodcontrol.evidence import ActionIn, DecisionIn, Gate, WaiverIn
+from prodcontrol.evidence.port import EvidenceStore
 
 
 def approve(person: str, channel: str = "slack") -> DecisionIn:
     return DecisionIn(person=person, decision="approve", channel=channel, reason="looks fine")
 
 
-def test_open_gate_with_its_messages(store: SqlEvidenceStore) -> None:
+def test_open_gate_with_its_messages(store: EvidenceStore) -> None:
     gate = store.open_gate(gate_for(), notifications=[message("g1"), message("g2")])
     assert (gate.status, gate.version, gate.required_approvals) == ("pending", 1, 1)
     assert store.get_gate(gate.id) == gate
@@ -26,7 +26,7 @@ def test_open_gate_with_its_messages(store: SqlEvidenceStore) -> None:
     assert store.list_gates(status="approved") == []
 
 
-def test_two_person_rule_needs_two_distinct_decisions(store: SqlEvidenceStore) -> None:
+def test_two_person_rule_needs_two_distinct_decisions(store: EvidenceStore) -> None:
     gate = store.open_gate(gate_for(approvals=2))
     first = store.record_decision(gate.id, approve("bob"), gate.version, None)
     assert (first.status, first.version) == ("pending", 2)
@@ -37,7 +37,7 @@ def test_two_person_rule_needs_two_distinct_decisions(store: SqlEvidenceStore) -
     assert [d.person for d in store.decisions_for(gate.id)] == ["bob", "carol"]
 
 
-def test_a_stale_version_is_a_conflict_and_a_closed_gate_refuses(store: SqlEvidenceStore) -> None:
+def test_a_stale_version_is_a_conflict_and_a_closed_gate_refuses(store: EvidenceStore) -> None:
     gate = store.open_gate(gate_for())
     store.record_decision(gate.id, approve("bob"), gate.version, "approved")
     with pytest.raises(StoreConflict, match="re-read"):
@@ -48,7 +48,7 @@ def test_a_stale_version_is_a_conflict_and_a_closed_gate_refuses(store: SqlEvide
     assert len(store.decisions_for(gate.id)) == 1
 
 
-def test_two_concurrent_approvals_apply_once(store: SqlEvidenceStore) -> None:
+def test_two_concurrent_approvals_apply_once(store: EvidenceStore) -> None:
     gate = store.open_gate(gate_for())
     barrier = threading.Barrier(2)
     results: dict[str, Gate | Exception] = {}
@@ -76,7 +76,7 @@ def test_two_concurrent_approvals_apply_once(store: SqlEvidenceStore) -> None:
     assert store.verify().ok
 
 
-def test_expire_gate_is_compare_and_set_too(store: SqlEvidenceStore) -> None:
+def test_expire_gate_is_compare_and_set_too(store: EvidenceStore) -> None:
     gate = store.open_gate(gate_for())
     expired = store.expire_gate(gate.id, gate.version)
     assert expired.status == "expired" and expired.decided_at is not None
@@ -86,7 +86,7 @@ def test_expire_gate_is_compare_and_set_too(store: SqlEvidenceStore) -> None:
         store.record_decision(gate.id, approve("bob"), expired.version, "approved")
 
 
-def test_a_waiver_waives_its_finding_until_revoked(store: SqlEvidenceStore) -> None:
+def test_a_waiver_waives_its_finding_until_revoked(store: EvidenceStore) -> None:
     finished_run(store)
     [finding] = store.list_findings()
     expires = finding.opened_at + timedelta(days=7)
@@ -112,7 +112,7 @@ def test_a_waiver_waives_its_finding_until_revoked(store: SqlEvidenceStore) -> N
     assert store.list_waivers(active_at=revoked.revoked_at) == []
 
 
-def test_a_waiver_must_name_its_findings_control(store: SqlEvidenceStore) -> None:
+def test_a_waiver_must_name_its_findings_control(store: EvidenceStore) -> None:
     finished_run(store)
     [finding] = store.list_findings()
     with pytest.raises(UsageError, match="waive the finding it names"):
@@ -128,7 +128,7 @@ def test_a_waiver_must_name_its_findings_control(store: SqlEvidenceStore) -> Non
         )
 
 
-def test_actions_are_recorded(store: SqlEvidenceStore) -> None:
+def test_actions_are_recorded(store: EvidenceStore) -> None:
     gate = store.open_gate(gate_for())
     action = store.record_action(
         ActionIn(

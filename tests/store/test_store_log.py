@@ -9,15 +9,16 @@ import pytest
 from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence import GENESIS, verify_chain
+from prodcontrol.evidence.port import EvidenceStore
 
 
-def test_an_empty_log_starts_at_genesis(store: SqlEvidenceStore) -> None:
+def test_an_empty_log_starts_at_genesis(store: EvidenceStore) -> None:
     assert store.chain_head() == (0, GENESIS)
     assert store.events() == []
     assert store.verify().ok
 
 
-def test_record_event_chains_a_generic_entry(store: SqlEvidenceStore) -> None:
+def test_record_event_chains_a_generic_entry(store: EvidenceStore) -> None:
     first = store.record_event(
         "decision.refused", "gate", "g1", "m", {"person": "mallory", "why": "no right"}
     )
@@ -30,15 +31,15 @@ def test_record_event_chains_a_generic_entry(store: SqlEvidenceStore) -> None:
     assert store.events(limit=1) == [first]
 
 
-def test_the_record_key_is_reserved_for_row_events(store: SqlEvidenceStore) -> None:
+def test_the_record_key_is_reserved_for_row_events(store: EvidenceStore) -> None:
     with pytest.raises(UsageError, match="reserved"):
         store.record_event("x", "gate", "g1", None, {"record": {}})
 
 
-def test_concurrent_writers_in_two_stores_keep_one_chain(
-    store: SqlEvidenceStore, database_url: str
-) -> None:
-    other = SqlEvidenceStore(database_url)
+def test_concurrent_writers_in_two_stores_keep_one_chain(sql_store: SqlEvidenceStore) -> None:
+    """Two processes' stores on one database (the in-memory store lives in one process)."""
+    store = sql_store
+    other = SqlEvidenceStore(store.url)
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 

@@ -31,6 +31,7 @@ TABLES = {
     "pc_decisions",
     "pc_waivers",
     "pc_actions",
+    "pc_domain_events",
     "pc_escalations",
     "pc_notifications",
     "pc_delivery_attempts",

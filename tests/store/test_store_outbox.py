@@ -8,24 +8,24 @@ from datetime import timedelta
 import pytest
 from store_helpers import START, finished_run, message
 
-from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.errors import StoreConflict, UsageError
 from prodcontrol.evidence import DeliveryAttemptIn, EscalationIn
+from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.evidence.records import Notification
 
 
-def test_enqueue_is_idempotent_on_the_key(store: SqlEvidenceStore) -> None:
+def test_enqueue_is_idempotent_on_the_key(store: EvidenceStore) -> None:
     [first] = store.enqueue([message("k1")])
     [again] = store.enqueue([message("k1")])
     assert again == first and len(store.list_notifications()) == 1
 
 
-def test_control_id_outside_finish_run_is_refused(store: SqlEvidenceStore) -> None:
+def test_control_id_outside_finish_run_is_refused(store: EvidenceStore) -> None:
     with pytest.raises(UsageError, match="only inside finish_run"):
         store.enqueue([message("k1", control_id="drift_psi")])
 
 
-def test_claim_leases_due_messages(store: SqlEvidenceStore) -> None:
+def test_claim_leases_due_messages(store: EvidenceStore) -> None:
     store.enqueue([message("k1"), message("k2")])
     now = START + timedelta(hours=1)
     claimed = store.claim_due_notifications(now, limit=10, lease_seconds=60)
@@ -35,12 +35,12 @@ def test_claim_leases_due_messages(store: SqlEvidenceStore) -> None:
     assert len(store.claim_due_notifications(later, limit=1)) == 1
 
 
-def test_messages_not_yet_due_are_not_claimed(store: SqlEvidenceStore) -> None:
+def test_messages_not_yet_due_are_not_claimed(store: EvidenceStore) -> None:
     store.enqueue([message("k1").model_copy(update={"next_attempt_at": START + timedelta(days=1)})])
     assert store.claim_due_notifications(START + timedelta(hours=1), limit=10) == []
 
 
-def test_two_concurrent_claimers_never_get_the_same_message(store: SqlEvidenceStore) -> None:
+def test_two_concurrent_claimers_never_get_the_same_message(store: EvidenceStore) -> None:
     store.enqueue([message(f"k{i}") for i in range(30)])
     now = START + timedelta(hours=1)
     barrier = threading.Barrier(2)
@@ -61,7 +61,7 @@ def test_two_concurrent_claimers_never_get_the_same_message(store: SqlEvidenceSt
     assert len(ids) == 30 and len(set(ids)) == 30
 
 
-def test_record_attempt_retry_then_sent(store: SqlEvidenceStore) -> None:
+def test_record_attempt_retry_then_sent(store: EvidenceStore) -> None:
     [note] = store.enqueue([message("k1")])
     retry_at = START + timedelta(hours=2)
     retried = store.record_attempt(
@@ -91,7 +91,7 @@ def test_record_attempt_retry_then_sent(store: SqlEvidenceStore) -> None:
     assert store.list_notifications(status="sent") == [late]
 
 
-def test_escalation_steps_until_acknowledged(store: SqlEvidenceStore) -> None:
+def test_escalation_steps_until_acknowledged(store: EvidenceStore) -> None:
     finished_run(store)
     [finding] = store.list_findings()
     due = START + timedelta(minutes=30)
@@ -120,7 +120,7 @@ def test_escalation_steps_until_acknowledged(store: SqlEvidenceStore) -> None:
     assert store.list_escalations(status="resolved") == [resolved]
 
 
-def test_an_escalation_without_a_next_step_is_exhausted(store: SqlEvidenceStore) -> None:
+def test_an_escalation_without_a_next_step_is_exhausted(store: EvidenceStore) -> None:
     escalation = store.start_escalation(EscalationIn(model="m", tier="low"))
     exhausted = store.advance_escalation(escalation.id, 1, None)
     assert exhausted.status == "exhausted" and exhausted.closed_at is not None

@@ -7,13 +7,12 @@ from datetime import timedelta
 import pytest
 from store_helpers import START, message
 
-from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.evidence import DeliveryAttemptIn
-from prodcontrol.evidence.port import AttemptReport, RecordNotFound
+from prodcontrol.evidence.port import AttemptReport, EvidenceStore, RecordNotFound
 
 
 def test_a_batch_is_recorded_in_one_transaction_with_an_event_per_row(
-    store: SqlEvidenceStore,
+    store: EvidenceStore,
 ) -> None:
     notes = store.enqueue([message(f"k{i}") for i in range(4)])
     store.claim_due_notifications(START + timedelta(hours=1), limit=10, lease_seconds=60)
@@ -64,7 +63,7 @@ def test_a_batch_is_recorded_in_one_transaction_with_an_event_per_row(
     assert store.verify().ok
 
 
-def test_same_rules_as_one_attempt_a_final_message_stays_final(store: SqlEvidenceStore) -> None:
+def test_same_rules_as_one_attempt_a_final_message_stays_final(store: EvidenceStore) -> None:
     [note] = store.enqueue([message("k1")])
     ok = DeliveryAttemptIn(outcome="ok", status_code=200)
     late = DeliveryAttemptIn(outcome="retry", error="timeout")
@@ -76,7 +75,7 @@ def test_same_rules_as_one_attempt_a_final_message_stays_final(store: SqlEvidenc
     assert sorted(a.outcome for a in store.attempts_for(note.id)) == ["ok", "retry"]
 
 
-def test_an_unknown_id_rolls_the_whole_batch_back(store: SqlEvidenceStore) -> None:
+def test_an_unknown_id_rolls_the_whole_batch_back(store: EvidenceStore) -> None:
     [note] = store.enqueue([message("k1")])
     head = store.chain_head()
     ok = DeliveryAttemptIn(outcome="ok", status_code=200)
@@ -89,7 +88,7 @@ def test_an_unknown_id_rolls_the_whole_batch_back(store: SqlEvidenceStore) -> No
     assert store.list_notifications(status="pending")[0].id == note.id
 
 
-def test_an_empty_batch_writes_nothing(store: SqlEvidenceStore) -> None:
+def test_an_empty_batch_writes_nothing(store: EvidenceStore) -> None:
     head = store.chain_head()
     assert store.record_attempts([]) == []
     assert store.chain_head() == head

@@ -23,6 +23,14 @@ from prodcontrol.evidence import WaiverIn
 from prodcontrol.evidence.retention import PURGE_KIND
 from prodcontrol.testing import ManualClock
 
+
+@pytest.fixture
+def store(sql_store: SqlEvidenceStore) -> SqlEvidenceStore:
+    """Raw SQL and the database's own files: the SQL adapter only (the contract is in
+    test_store_runs.py and its siblings, on the in-memory fake too)."""
+    return sql_store
+
+
 OLD = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

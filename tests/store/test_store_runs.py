@@ -11,9 +11,11 @@ from prodcontrol.adapters.store import transaction
 from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.errors import StoreConflict, UsageError
 from prodcontrol.evidence import FindingIn, RecordNotFound
+from prodcontrol.evidence.port import EvidenceStore
+from prodcontrol.testing import store as memory
 
 
-def test_run_lifecycle_writes_everything_and_logs_every_row(store: SqlEvidenceStore) -> None:
+def test_run_lifecycle_writes_everything_and_logs_every_row(store: EvidenceStore) -> None:
     run = finished_run(store)
     assert run.status == "failed" and run.finished_at is not None
     assert store.get_run(run.id) == run
@@ -51,14 +53,14 @@ def test_run_lifecycle_writes_everything_and_logs_every_row(store: SqlEvidenceSt
     assert store.events()[-1].payload["record"] == run.model_dump(mode="json")
 
 
-def test_datetimes_come_back_aware_utc(store: SqlEvidenceStore) -> None:
+def test_datetimes_come_back_aware_utc(store: EvidenceStore) -> None:
     run = finished_run(store)
     stored = store.get_run(run.id)
     assert stored.started_at.utcoffset() == timedelta(0)
     assert stored.finished_at is not None and stored.finished_at > stored.started_at
 
 
-def test_a_failure_mid_transaction_leaves_nothing(store: SqlEvidenceStore) -> None:
+def test_a_failure_mid_transaction_leaves_nothing(store: EvidenceStore) -> None:
     run = store.start_run("credit-risk", "7", "high", "cli")
     head = store.chain_head()
     with pytest.raises(StoreConflict):
@@ -79,10 +81,12 @@ def test_a_failure_mid_transaction_leaves_nothing(store: SqlEvidenceStore) -> No
 
 
 def test_a_failure_while_logging_leaves_nothing(
-    store: SqlEvidenceStore, monkeypatch: pytest.MonkeyPatch
+    store: EvidenceStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = store.start_run("credit-risk", "7", "high", "cli")
-    real = transaction.entry_hash
+    # where the store hashes its entries: the SQL transaction, or the in-memory store's module
+    hashing = transaction if isinstance(store, SqlEvidenceStore) else memory
+    real = hashing.entry_hash
     calls = []
 
     def failing_hash(*args: object) -> str:
@@ -91,7 +95,7 @@ def test_a_failure_while_logging_leaves_nothing(
             raise RuntimeError("disk on fire")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(transaction, "entry_hash", failing_hash)
+    monkeypatch.setattr(hashing, "entry_hash", failing_hash)
     with pytest.raises(RuntimeError, match="disk on fire"):
         store.finish_run(run.id, "succeeded", [verdict("a"), verdict("b"), verdict("c")], [], [])
     monkeypatch.undo()
@@ -99,7 +103,7 @@ def test_a_failure_while_logging_leaves_nothing(
     assert store.verify().ok
 
 
-def test_start_run_is_idempotent_on_its_key(store: SqlEvidenceStore) -> None:
+def test_start_run_is_idempotent_on_its_key(store: EvidenceStore) -> None:
     first = store.start_run("credit-risk", "7", "high", "prefect", idempotency_key="flow-1")
     again = store.start_run("credit-risk", "7", "high", "prefect", idempotency_key="flow-1")
     assert again == first
@@ -108,14 +112,14 @@ def test_start_run_is_idempotent_on_its_key(store: SqlEvidenceStore) -> None:
         store.start_run("other-model", "1", "low", "cli", idempotency_key="flow-1")
 
 
-def test_a_run_finishes_once(store: SqlEvidenceStore) -> None:
+def test_a_run_finishes_once(store: EvidenceStore) -> None:
     run = finished_run(store)
     with pytest.raises(StoreConflict, match="already finished"):
         store.finish_run(run.id, "succeeded", [], [], [])
 
 
 def test_references_that_do_not_add_up_are_refused_before_writing(
-    store: SqlEvidenceStore,
+    store: EvidenceStore,
 ) -> None:
     run = store.start_run("credit-risk", "7", "high", "cli")
     with pytest.raises(UsageError, match="no verdict"):
@@ -133,14 +137,14 @@ def test_references_that_do_not_add_up_are_refused_before_writing(
     assert len(store.events()) == 1
 
 
-def test_unknown_ids_raise_record_not_found(store: SqlEvidenceStore) -> None:
+def test_unknown_ids_raise_record_not_found(store: EvidenceStore) -> None:
     with pytest.raises(RecordNotFound, match="no run with id 'nope'"):
         store.get_run("nope")
     with pytest.raises(RecordNotFound):
         store.finish_run("nope", "succeeded", [], [], [])
 
 
-def test_latest_verdicts_take_the_newest_run_per_control(store: SqlEvidenceStore) -> None:
+def test_latest_verdicts_take_the_newest_run_per_control(store: EvidenceStore) -> None:
     older = store.start_run("m", "1", "low", "cli")
     store.finish_run(older.id, "failed", [verdict("a", "fail", 0.9), verdict("b")], [], [])
     newer = store.start_run("m", "2", "low", "cli")
@@ -152,14 +156,14 @@ def test_latest_verdicts_take_the_newest_run_per_control(store: SqlEvidenceStore
     assert latest == {"a": (newer.id, "pass"), "b": (older.id, "pass")}
 
 
-def test_list_runs_filters_by_model_and_time(store: SqlEvidenceStore) -> None:
+def test_list_runs_filters_by_model_and_time(store: EvidenceStore) -> None:
     runs = [store.start_run(model, "1", "low", "cli") for model in ("a", "b", "a")]
     assert [r.id for r in store.list_runs(model="a")] == [runs[0].id, runs[2].id]
     window = store.list_runs(since=runs[1].started_at, until=runs[2].started_at)
     assert [r.id for r in window] == [runs[1].id]
 
 
-def test_set_finding_status_closes_and_reopens(store: SqlEvidenceStore) -> None:
+def test_set_finding_status_closes_and_reopens(store: EvidenceStore) -> None:
     finished_run(store)
     [finding] = store.list_findings()
     resolved = store.set_finding_status(finding.id, "resolved", "next run passed")
@@ -169,8 +173,12 @@ def test_set_finding_status_closes_and_reopens(store: SqlEvidenceStore) -> None:
     assert store.events()[-1].payload["reason"] == "drift came back"
 
 
-def test_nan_values_are_stored_as_missing(store: SqlEvidenceStore) -> None:
+def test_nan_values_are_stored_as_missing(store: EvidenceStore) -> None:
     run = store.start_run("m", "1", "low", "cli")
     store.finish_run(run.id, "error", [verdict("a", "error", float("nan"))], [], [])
     [stored] = store.verdicts_for(run.id)
     assert stored.value is None
+
+
+def test_every_backend_is_an_evidence_store(store: EvidenceStore) -> None:
+    assert isinstance(store, EvidenceStore)

@@ -12,6 +12,13 @@ from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.evidence import Event, canonical_json, entry_hash, verify_chain
 
 
+@pytest.fixture
+def store(sql_store: SqlEvidenceStore) -> SqlEvidenceStore:
+    """Raw SQL and the database's own files: the SQL adapter only (the contract is in
+    test_store_runs.py and its siblings, on the in-memory fake too)."""
+    return sql_store
+
+
 def raw(store: SqlEvidenceStore, *statements: str, **params: Any) -> None:
     """Run SQL directly against the store's database, as someone with DB access could."""
     engine = create_engine(store.url)

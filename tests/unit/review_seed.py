@@ -1,7 +1,7 @@
 """An October 2026 of evidence, written through the real store API with a manual clock.
 
-Used by test_effectiveness.py (numbers worked out by hand there) and by
-tests/integration/test_operating_review.py (the rendered page). Models and tiers are the
+Used by test_effectiveness.py (numbers worked out by hand there, on the in-memory store) and by
+tests/integration/test_operating_review.py (the rendered page, on SQLite). Models and tiers are the
 examples' (churn-classifier low, credit-limit-regressor medium, fraud-detector high).
 """
 
@@ -15,6 +15,7 @@ from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.loader import Inventory, default_catalog_dir
 from prodcontrol.catalog.validate import load_config
+from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.evidence.records import (
     ActionIn,
     DecisionIn,
@@ -24,7 +25,7 @@ from prodcontrol.evidence.records import (
     VerdictIn,
     WaiverIn,
 )
-from prodcontrol.testing import ManualClock
+from prodcontrol.testing import InMemoryEvidenceStore, ManualClock
 
 ROOT = Path(__file__).resolve().parents[2]
 CHURN, CREDIT, FRAUD = "churn-classifier", "credit-limit-regressor", "fraud-detector"
@@ -57,10 +58,15 @@ def _verdict(control_id: str, result: str) -> VerdictIn:
 
 
 class Seeder:
-    def __init__(self, url: str) -> None:
-        upgrade(url)
+    def __init__(self, url: str | None = None) -> None:
+        """Into the SQL store at ``url``, or into an in-memory store."""
         self.clock = ManualClock(at(1, 0))
-        self.store = SqlEvidenceStore(url, clock=self.clock)
+        self.store: EvidenceStore
+        if url is None:
+            self.store = InMemoryEvidenceStore(clock=self.clock)
+        else:
+            upgrade(url)
+            self.store = SqlEvidenceStore(url, clock=self.clock)
 
     def run(self, model: str, tier: str, start: datetime, failing: str | None = None) -> str | None:
         """A run started at ``start``, finished a minute later; returns its finding id."""
@@ -119,7 +125,7 @@ class Seeder:
         )
 
 
-def seed_october(url: str) -> Seeder:
+def seed_october(url: str | None = None) -> Seeder:
     """The scenario test_effectiveness.py works out by hand."""
     s = Seeder(url)
     # low tier (weekly, Monday 06:00): on schedule Oct 5 and Oct 12 (twice: counts once)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prodcontrol.checks import (
+from prodcontrol.control.runs.checks import (
     _json_safe,
     close_run,
     exit_code,
@@ -23,7 +23,13 @@ from prodcontrol.evidence.records import WaiverIn
 from prodcontrol.ports import MetricPoint
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
-from prodcontrol.testing import FakeDatasetSource, FakeDriftChecker, FakeRegistry, ManualClock
+from prodcontrol.testing import (
+    FakeDatasetSource,
+    FakeDriftChecker,
+    FakeRegistry,
+    InMemoryEvidenceStore,
+    ManualClock,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "credit-limit-regressor"  # medium tier in the example inventory
@@ -51,7 +57,8 @@ def parts(tmp_path: Path) -> tuple[Runtime, FakeRegistry, FakeDriftChecker, Manu
         inventory_dir=ROOT / "examples",
         catalog_dir=ROOT / "control_catalog",
     )
-    rt = Runtime(settings, clock, registry=registry, datasets=data, checker=checker)
+    store = InMemoryEvidenceStore(clock=clock)
+    rt = Runtime(settings, clock, store=store, registry=registry, datasets=data, checker=checker)
     return rt, registry, checker, clock
 
 

@@ -1,17 +1,16 @@
-"""Control-effectiveness metrics on a store seeded through the real store API.
+"""Control-effectiveness metrics on a store seeded through the store API (the in-memory store).
 
 Every expected number is worked out by hand from the scenario in review_seed.py.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from review_seed import CHURN, CREDIT, FRAUD, at, config, seed_october
 
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.loader import Inventory
+from prodcontrol.control.reports.review_report import gather
 from prodcontrol.engine.effectiveness import (
     Effectiveness,
     Period,
@@ -20,15 +19,13 @@ from prodcontrol.engine.effectiveness import (
     percentile,
 )
 from prodcontrol.errors import UsageError
-from prodcontrol.review_report import gather
 
 NOW = at(3, 9, month=11)
 
 
 @pytest.fixture(scope="module")
-def october(tmp_path_factory: pytest.TempPathFactory) -> Effectiveness:
-    url = f"sqlite:///{tmp_path_factory.mktemp('eff') / 'evidence.db'}"
-    seeder = seed_october(url)
+def october() -> Effectiveness:
+    seeder = seed_october()
     period = Period.month("2026-10")
     evidence = gather(seeder.store, period.start, period.end)
     return compute(evidence, config(), period, NOW)
@@ -122,8 +119,8 @@ def test_waivers_actions_reviews(october: Effectiveness) -> None:
     assert overall.production_models_missing_owner == []
 
 
-def test_review_overdue_before_the_review_gate(tmp_path: Path) -> None:
-    seeder = seed_october(f"sqlite:///{tmp_path / 'e.db'}")
+def test_review_overdue_before_the_review_gate() -> None:
+    seeder = seed_october()
     september = Period.month("2026-09")
     evidence = gather(seeder.store, september.start, at(1, 0, month=11))
     result = compute(evidence, config(), september, NOW)
@@ -133,8 +130,8 @@ def test_review_overdue_before_the_review_gate(tmp_path: Path) -> None:
     assert not result.has_evidence and result.overall.runs_expected == 0
 
 
-def test_tier_filter_and_missing_owner(tmp_path: Path) -> None:
-    seeder = seed_october(f"sqlite:///{tmp_path / 'e.db'}")
+def test_tier_filter_and_missing_owner() -> None:
+    seeder = seed_october()
     base = config()
     models = dict(base.inventory.models)
     owners = models[CHURN].owners.model_copy(update={"operating_risk": None})

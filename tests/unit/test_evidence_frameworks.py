@@ -10,7 +10,7 @@ import pytest
 
 from prodcontrol.catalog.loader import default_catalog_dir
 from prodcontrol.catalog.validate import load_config
-from prodcontrol.charts import Point, score_plot, verdict_heatmap
+from prodcontrol.control.reports.charts import Point, score_plot, verdict_heatmap
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence import ControlRun, Event, Verdict, entry_hash
 from prodcontrol.evidence.anchor import Anchor, check_anchors

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from prodcontrol import finding_groups as groups
-from prodcontrol.evidence.records import Finding, Gate
-from prodcontrol.messages import (
+from prodcontrol.control.escalation.messages import (
     MAX_CONTROL_LINES,
     ControlFacts,
     MessageFacts,
     escalation_message,
     plain_text,
 )
+from prodcontrol.control.runs import finding_groups as groups
+from prodcontrol.evidence.records import Finding, Gate
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from airflow.triggers.base import BaseTrigger
-from prodcontrol.decisions import decide, open_finding_gate
+from prodcontrol.control.gates.decisions import decide, open_finding_gate
 from prodcontrol.testing import ManualClock
 
 from af_world import hours_ago, record_finding, runtime, seed_model

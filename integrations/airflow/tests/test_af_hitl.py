@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from prodcontrol.decisions import decide, open_finding_gate
+from prodcontrol.control.gates.decisions import decide, open_finding_gate
 
 from af_world import record_finding, runtime, seed_model
 

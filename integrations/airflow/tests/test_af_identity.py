@@ -6,9 +6,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import Settings
+
 from prodcontrol_airflow.identity import NotAuthenticated, person_for_user
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

@@ -108,7 +108,7 @@ def test_refused_action_fails_the_task_and_escalates(bag: DagBag, mlflow_server:
 
 
 def test_escalation_dag_sends_the_outbox(bag: DagBag, mlflow_server: str) -> None:
-    from prodcontrol import escalation
+    from prodcontrol.control.escalation import escalation
 
     rt = runtime()
     finding = record_finding(rt, "churn-classifier")

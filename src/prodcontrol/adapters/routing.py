@@ -13,7 +13,7 @@ from typing import Any
 
 from prodcontrol.adapters.smtp import SmtpNotifier
 from prodcontrol.catalog.schema import Person
-from prodcontrol.outbox import SentLookup
+from prodcontrol.control.escalation.outbox import SentLookup
 from prodcontrol.ports import Delivery, Notifier, OutboundMessage
 
 

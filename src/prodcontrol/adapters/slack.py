@@ -30,9 +30,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
 from prodcontrol.catalog.schema import Person
+from prodcontrol.control.escalation.messages import plain_text
 from prodcontrol.errors import UnreachableError, UsageError
 from prodcontrol.evidence.port import EvidenceStore
-from prodcontrol.messages import plain_text
 from prodcontrol.ports import Delivery, OutboundMessage
 
 METADATA_EVENT = "prodcontrol_notification"

@@ -35,7 +35,7 @@ def _action(action: Action, as_json: bool) -> None:
 
 
 def _gate(rt: Runtime, gate: Gate, as_json: bool) -> None:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     could = decisions.who_could_decide(rt, gate, "approve")
     row: dict[str, Any] = {
@@ -68,7 +68,7 @@ def rollback(  # noqa: PLR0917 - typer maps each parameter to an argument or opt
     inventory: InventoryOpt = None,
 ) -> None:
     """Move MODEL's serving alias back to the last version that passed its gate."""
-    from prodcontrol import actions
+    from prodcontrol.control.gates import actions
 
     rt = runtime(catalog, inventory)
     who = acting(
@@ -87,7 +87,7 @@ def suspend(  # noqa: PLR0917 - typer maps each parameter to an argument or opti
     inventory: InventoryOpt = None,
 ) -> None:
     """Stop MODEL: remove its serving alias and set the kill-switch tag prodcontrol.suspended."""
-    from prodcontrol import actions
+    from prodcontrol.control.gates import actions
 
     rt = runtime(catalog, inventory)
     who = acting(
@@ -112,7 +112,7 @@ def promote(  # noqa: PLR0917 - typer maps each parameter to an argument or opti
     Needs every owner assigned and passing controls on VERSION; approving the gate moves the
     serving alias to VERSION.
     """
-    from prodcontrol import lifecycle
+    from prodcontrol.control.lifecycle import lifecycle
 
     rt = runtime(catalog, inventory)
     who = acting(
@@ -135,7 +135,7 @@ def retire(  # noqa: PLR0917 - typer maps each parameter to an argument or optio
 
     Approving it removes every alias and stops the model's controls; the evidence stays.
     """
-    from prodcontrol import lifecycle
+    from prodcontrol.control.lifecycle import lifecycle
 
     rt = runtime(catalog, inventory)
     who = acting(

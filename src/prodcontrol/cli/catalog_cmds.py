@@ -11,8 +11,8 @@ from prodcontrol.catalog.readiness import missing_owner_roles, readiness_label
 from prodcontrol.catalog.types import format_duration
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, WideOpt, runtime
 from prodcontrol.cli.output import console, emit, emit_object
+from prodcontrol.control.runs.source_check import check_sources
 from prodcontrol.errors import ConfigError
-from prodcontrol.source_check import check_sources
 
 catalog_app = typer.Typer(help="Inspect the control catalog.", no_args_is_help=True)
 models_app = typer.Typer(help="Inspect the model inventory.", no_args_is_help=True)

@@ -9,9 +9,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from prodcontrol.catalog.types import CONTROLLED_STAGES
-from prodcontrol.checks import CheckResult, VerdictRow, run_checks
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, WideOpt, runtime
 from prodcontrol.cli.output import console, emit, err_console, verdict_label
+from prodcontrol.control.runs.checks import CheckResult, VerdictRow, run_checks
 from prodcontrol.errors import UsageError
 
 COLOURS = {

@@ -152,7 +152,7 @@ def _step_validate(rt: Runtime) -> None:
 
 
 def _step_seed(rt: Runtime) -> None:
-    from prodcontrol.seed import seed_mlflow
+    from prodcontrol.testing.seed import seed_mlflow
 
     console.rule("[bold]2. Seed the local MLflow registry")
     with warnings.catch_warnings(), console.status("registering models, runs and datasets…"):
@@ -176,7 +176,7 @@ def _step_seed(rt: Runtime) -> None:
 
 
 def _step_history(rt: Runtime, days: int) -> None:
-    from prodcontrol.demo_history import history_runtime, simulate
+    from prodcontrol.control.reports.demo_history import history_runtime, simulate
 
     console.rule(f"[bold]2b. The last {days} days, on a simulated clock")
     started = time.monotonic()
@@ -238,7 +238,7 @@ def _num(value: Any) -> str:
 
 
 def _step_waiver(rt: Runtime, results: dict[str, Any]) -> None:
-    from prodcontrol import waivers
+    from prodcontrol.control.gates import waivers
 
     console.rule("[bold]4. Medium tier: accept the finding with a time-boxed waiver")
     medium = _model_of_tier(rt, results, "medium")
@@ -294,7 +294,8 @@ def _signed_in(rt: Runtime, person: str) -> Any:
 
 
 def _step_gate(rt: Runtime, results: dict[str, Any]) -> None:
-    from prodcontrol import decisions, escalation
+    from prodcontrol.control.escalation import escalation
+    from prodcontrol.control.gates import decisions
 
     console.rule("[bold]5. High tier: two-person gate, escalation, separation of duties, timeout")
     high = _model_of_tier(rt, results, "high")
@@ -368,7 +369,7 @@ def _alias(rt: Runtime, model: str) -> str:
 
 def _drain(rt: Runtime, title: str) -> None:
     from prodcontrol.adapters.slack import OutboxFileNotifier
-    from prodcontrol.outbox import OutboxSender
+    from prodcontrol.control.escalation.outbox import OutboxSender
 
     notifier = OutboxFileNotifier(rt.settings.outbox_file, echo=_echo)
     console.rule(f"[dim]Slack outbox: {title}", style="dim")
@@ -404,8 +405,8 @@ def _step_summary(rt: Runtime, results: dict[str, Any]) -> None:
         )
     emit(rows, as_json=False)
     from prodcontrol.adapters.mlflow_anchor import anchor_sinks
-    from prodcontrol.anchoring import anchor_if_due
     from prodcontrol.cli.evidence_cmds import verify_policy
+    from prodcontrol.control.runs.anchoring import anchor_if_due
     from prodcontrol.evidence.integrity import verify_evidence
 
     anchor_if_due(rt, force=True)  # runs and ticks anchored already; this covers the last steps

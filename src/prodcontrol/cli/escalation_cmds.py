@@ -77,7 +77,7 @@ def ack(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     as_json: JsonOpt = False,
 ) -> None:
     """Acknowledge: stop the chain; the gate (if any) stays open for a decision."""
-    from prodcontrol import escalation
+    from prodcontrol.control.escalation import escalation
 
     rt = runtime(catalog, inventory)
     escalation_id = ids.escalation_id(rt, escalation_id)
@@ -106,7 +106,7 @@ def tick(
     catalog: CatalogOpt = None, inventory: InventoryOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Advance overdue chains, send reminders, move past dead letters (run it every minute)."""
-    from prodcontrol import escalation
+    from prodcontrol.control.escalation import escalation
 
     rt = runtime(catalog, inventory)
     emit_object(escalation.tick(rt).as_dict(), as_json=as_json, title="Escalation tick")
@@ -159,7 +159,7 @@ def send(  # noqa: PLR0917 - typer maps each option to a parameter
 ) -> None:
     """Send what is due (Slack with a token; else print it and append it to the outbox file)."""
     from prodcontrol.adapters.slack import OutboxFileNotifier, SlackNotifier
-    from prodcontrol.outbox import OutboxSender
+    from prodcontrol.control.escalation.outbox import OutboxSender
 
     rt = runtime(catalog, inventory)
     notifier = rt.notifier

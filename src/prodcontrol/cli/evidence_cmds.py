@@ -277,7 +277,7 @@ def frameworks(  # noqa: PLR0917 - Typer maps each option to one parameter
 @evidence_app.command("anchor")
 def anchor(as_json: JsonOpt = False) -> None:
     """Anchor the signed chain head now (control runs and ticks already do it automatically)."""
-    from prodcontrol.anchoring import anchor_if_due
+    from prodcontrol.control.runs.anchoring import anchor_if_due
 
     rt = runtime()
     outcome = anchor_if_due(rt, force=True)

@@ -117,8 +117,8 @@ def _show_model(rt: Runtime, result: ModelResult, *, as_json: bool) -> None:
     if result.status == "failed" or result.run_id is None:
         err_console.print(f"[red]{result.model}: the flow failed:[/red] {result.error}")
         return
-    from prodcontrol.checks import result_of
     from prodcontrol.cli.check_cmd import show
+    from prodcontrol.control.runs.checks import result_of
 
     show(result_of(rt, result.run_id))
     for gate_id in result.gates:
@@ -328,6 +328,3 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run_model)
     app.command("sweep")(sweep)
     app.command("deploy")(deploy)
-    from prodcontrol.orchestration import listen_for_decisions
-
-    listen_for_decisions()

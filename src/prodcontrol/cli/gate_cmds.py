@@ -91,7 +91,7 @@ def list_gates(  # noqa: PLR0917 - typer maps each parameter to an option
 
 
 def gate_detail(rt: Runtime, gate: Gate) -> dict[str, Any]:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     detail = gate.model_dump(mode="json")
     if gate.kind == "finding":  # nobody requested it: it is opened for the owner kept out
@@ -136,7 +136,7 @@ def _decide(
     catalog: CatalogOpt,
     inventory: InventoryOpt,
 ) -> None:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     if not reason.strip():
         raise UsageError(
@@ -270,7 +270,7 @@ def grant(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     inventory: InventoryOpt = None,
 ) -> None:
     """Accept a finding until an expiry within the tier's waiver_max (exception right needed)."""
-    from prodcontrol import waivers
+    from prodcontrol.control.gates import waivers
 
     expires_at, valid_for = _expiry(until, days)
     rt = runtime(catalog, inventory)
@@ -307,7 +307,7 @@ def list_waivers(  # noqa: PLR0917 - typer maps each parameter to an option
     inventory: InventoryOpt = None,
 ) -> None:
     """Waivers, soonest expiry first; EXPIRING marks those that end within 7 days."""
-    from prodcontrol import waivers
+    from prodcontrol.control.gates import waivers
 
     rt = runtime(catalog, inventory)
     rows = [waiver_row(s) for s in waivers.list_waivers(rt, model, include_inactive=show_all)]
@@ -334,7 +334,7 @@ def revoke(  # noqa: PLR0917 - typer maps each parameter to an argument or optio
     inventory: InventoryOpt = None,
 ) -> None:
     """End a waiver now; its finding is open again."""
-    from prodcontrol import waivers
+    from prodcontrol.control.gates import waivers
 
     rt = runtime(catalog, inventory)
     waiver_id = ids.waiver_id(rt, waiver_id)

@@ -30,7 +30,7 @@ def init(
     from prodcontrol.catalog.loader import load_catalog_files
     from prodcontrol.catalog.suggest import did_you_mean
     from prodcontrol.clock import SystemClock
-    from prodcontrol.scaffold import read_registered_model, render_entry
+    from prodcontrol.control.lifecycle.scaffold import read_registered_model, render_entry
     from prodcontrol.settings import load_settings
 
     settings = load_settings(catalog_dir=catalog, inventory_dir=inventory)

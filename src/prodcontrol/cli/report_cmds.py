@@ -57,7 +57,7 @@ def operating_review(  # noqa: PLR0917 - typer maps each parameter to an option
     inventory: InventoryOpt = None,
 ) -> None:
     """Control effectiveness for a month: numbers, trends, worst offenders, recommendations."""
-    from prodcontrol.review_report import build, render_html, to_json
+    from prodcontrol.control.reports.review_report import build, render_html, to_json
 
     rt = runtime(catalog, inventory)
     now = rt.clock.now()
@@ -84,7 +84,7 @@ def digest(
     as_json: JsonOpt = False, catalog: CatalogOpt = None, inventory: InventoryOpt = None
 ) -> None:
     """Queue this week's digest for each tier's risk channel (once per ISO week)."""
-    from prodcontrol.review_report import post_weekly_digest
+    from prodcontrol.control.reports.review_report import post_weekly_digest
 
     rt = runtime(catalog, inventory)
     queued = post_weekly_digest(rt)

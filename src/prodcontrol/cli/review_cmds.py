@@ -42,7 +42,7 @@ def open_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or opt
     inventory: InventoryOpt = None,
 ) -> None:
     """Open MODEL's review gate now (a pending one is shown instead)."""
-    from prodcontrol import model_review
+    from prodcontrol.control.lifecycle import model_review
 
     rt = runtime(catalog, inventory)
     who = acting(
@@ -62,7 +62,7 @@ def due_cmd(
     as_json: JsonOpt = False, catalog: CatalogOpt = None, inventory: InventoryOpt = None
 ) -> None:
     """Open a review gate for every controlled model whose tier cadence says it is due."""
-    from prodcontrol import model_review
+    from prodcontrol.control.lifecycle import model_review
 
     rt = runtime(catalog, inventory)
     emit(_rows(model_review.open_due_reviews(rt)), as_json=as_json, title="Reviews due")
@@ -86,7 +86,7 @@ def complete_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     inventory: InventoryOpt = None,
 ) -> None:
     """Record your review of MODEL against its checklist and decide the review gate."""
-    from prodcontrol import model_review
+    from prodcontrol.control.lifecycle import model_review
 
     rt = runtime(catalog, inventory)
     actor = acting(

@@ -44,7 +44,7 @@ def request_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or 
     inventory: InventoryOpt = None,
 ) -> None:
     """Ask the holders of the use-case and funding rights to approve MODEL's use case."""
-    from prodcontrol import usecase
+    from prodcontrol.control.lifecycle import usecase
 
     rt = runtime(catalog, inventory)
     who = acting(
@@ -71,7 +71,7 @@ def _decide(
     catalog: CatalogOpt,
     inventory: InventoryOpt,
 ) -> None:
-    from prodcontrol import usecase
+    from prodcontrol.control.lifecycle import usecase
 
     rt = runtime(catalog, inventory)
     actor = acting(
@@ -159,7 +159,7 @@ def tier_change_cmd(  # noqa: PLR0917 - typer maps each parameter to an option
     inventory: InventoryOpt = None,
 ) -> None:
     """Ask to move MODEL to another risk tier: a gate for the holders of the change right."""
-    from prodcontrol import usecase
+    from prodcontrol.control.lifecycle import usecase
 
     rt = runtime(catalog, inventory)
     who = acting(
@@ -179,7 +179,7 @@ def show_cmd(
     model: str, as_json: JsonOpt = False, catalog: CatalogOpt = None, inventory: InventoryOpt = None
 ) -> None:
     """The use case of MODEL and where its approval stands."""
-    from prodcontrol import usecase
+    from prodcontrol.control.lifecycle import usecase
 
     rt = runtime(catalog, inventory)
     entry = rt.config.model(model)

@@ -93,7 +93,8 @@ class Period(_Frozen):
 
 
 class Evidence(_Frozen):
-    """The records the metrics read; :mod:`prodcontrol.review_report` gathers them from a store."""
+    """The records the metrics read; :mod:`prodcontrol.control.reports.review_report` gathers them
+    from a store."""
 
     runs: list[ControlRun] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)

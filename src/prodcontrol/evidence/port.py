@@ -25,6 +25,9 @@ from prodcontrol.evidence.records import (
     DecisionIn,
     DeliveryAttempt,
     DeliveryAttemptIn,
+    DomainEvent,
+    DomainEventIn,
+    DomainEventStatus,
     Escalation,
     EscalationIn,
     EscalationStatus,
@@ -109,6 +112,35 @@ class RunFollowUp(Protocol):
     ) -> FirstStep | None:
         """The chain to start for the run (after its gate exists), or none."""
         ...
+
+
+def check_run_outputs(
+    verdicts: Sequence[VerdictIn],
+    artifacts: Sequence[ArtifactIn],
+    findings: Sequence[FindingIn],
+) -> None:
+    """Refuse, before writing anything, outputs whose references do not add up."""
+    controls = [v.control_id for v in verdicts]
+    problems = [
+        f"two verdicts for control {c!r}" for c in sorted(set(controls)) if controls.count(c) > 1
+    ]
+    known = set(controls)
+    flagged = [f.control_id for f in findings]
+    problems += [
+        f"two findings for control {c!r}" for c in sorted(set(flagged)) if flagged.count(c) > 1
+    ]
+    problems += [
+        f"artifact {a.name!r} names control {a.control_id!r}, which has no verdict"
+        for a in artifacts
+        if a.control_id is not None and a.control_id not in known
+    ]
+    problems += [
+        f"finding for control {f.control_id!r} has no verdict in this run"
+        for f in findings
+        if f.control_id not in known
+    ]
+    if problems:
+        raise UsageError("cannot record the run: " + "; ".join(problems))
 
 
 @runtime_checkable
@@ -213,21 +245,60 @@ class EvidenceStore(Protocol):
         new_status: Literal["approved", "rejected"] | None,
         *,
         action: ActionIn | None = None,
+        events: Sequence[DomainEventIn] = (),
     ) -> Gate:
         """Compare-and-set: applies only if the gate is pending at ``expected_version``.
 
         Raises StoreConflict when someone else changed the gate first, DecisionRefused when the
         gate is no longer pending or the person already decided on it. ``action`` (status
-        ``requested``) is queued in the same transaction: the decision and the action it asks
-        for commit together.
+        ``requested``) and ``events`` (``gate_decided``) are queued in the same transaction:
+        the decision, the action it asks for and what it tells the rest of the loop commit
+        together.
         """
         ...
 
     def decisions_for(self, gate_id: str) -> list[Decision]: ...
 
     def expire_gate(
-        self, gate_id: str, expected_version: int, *, action: ActionIn | None = None
-    ) -> Gate: ...
+        self,
+        gate_id: str,
+        expected_version: int,
+        *,
+        action: ActionIn | None = None,
+        events: Sequence[DomainEventIn] = (),
+    ) -> Gate:
+        """Compare-and-set to ``expired``; its timeout action and events in the same transaction."""
+        ...
+
+    # ------------------------------------------------------------------ domain events
+
+    def claim_domain_events(
+        self,
+        now: datetime,
+        *,
+        gate_id: str | None = None,
+        limit: int = 100,
+        lease_seconds: float = 60.0,
+    ) -> list[DomainEvent]:
+        """Lease the pending events due at ``now`` (status ``applying`` until the lease ends);
+        no two dispatchers get the same one. A lease that ran out is claimable again."""
+        ...
+
+    def settle_domain_event(
+        self,
+        event_id: str,
+        status: DomainEventStatus,
+        result: dict[str, Any],
+        *,
+        retry_at: datetime | None = None,
+    ) -> DomainEvent:
+        """End an ``applying`` lease: ``done``/``dead``, or back to ``pending`` at ``retry_at``
+        (one attempt more). StoreConflict if not leased."""
+        ...
+
+    def list_domain_events(
+        self, status: DomainEventStatus | None = None, gate_id: str | None = None
+    ) -> list[DomainEvent]: ...
 
     # ------------------------------------------------------------------ waivers and actions
 

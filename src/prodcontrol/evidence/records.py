@@ -37,6 +37,8 @@ EscalationStatus = Literal["active", "acknowledged", "resolved", "exhausted"]
 RecipientKind = Literal["person", "channel"]
 NotificationStatus = Literal["pending", "sent", "dead"]
 AttemptOutcome = Literal["ok", "retry", "failed"]
+DomainEventKind = Literal["gate_decided", "gate_expired"]
+DomainEventStatus = Literal["pending", "applying", "done", "dead"]
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -247,6 +249,37 @@ class Action(ActionIn):
     next_attempt_at: UtcDatetime | None = Field(
         None, description="when a requested action is tried next (the lease end while applying)"
     )
+
+
+# --------------------------------------------------------------------------- domain events
+
+
+class DomainEventIn(Record):
+    """Something that happened in the loop that other parts react to (the outbox of the loop).
+
+    Written in the transaction of the change it reports (a gate decided or expired), then
+    handled from the store by whoever dispatches events: the deciding process right after the
+    commit, the escalation ticker for anything left (a crash in between, Prefect unreachable).
+    Handlers are idempotent: an event may be handled more than once, never lost.
+    """
+
+    kind: DomainEventKind
+    key: str = Field(min_length=1, description="once-only: a second event with this key is refused")
+    gate_id: str | None = None
+    model: str | None = None
+    payload: JsonDict = Field(default_factory=dict)
+
+
+class DomainEvent(DomainEventIn):
+    id: str
+    status: DomainEventStatus
+    attempts: int = 0
+    next_attempt_at: UtcDatetime | None = Field(
+        None, description="when it is handled next (the lease end while applying)"
+    )
+    created_at: UtcDatetime
+    done_at: UtcDatetime | None = None
+    result: JsonDict = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- escalation, outbox

@@ -1,8 +1,8 @@
 """Prefect flows, tasks, gate pause/resume and deployments: the only package that imports prefect.
 
-This ``__init__`` imports no Prefect (the CLI loads it for :func:`listen_for_decisions`), and
-the core never imports the submodules, so an Airflow virtual environment without Prefect can use
-everything else. Import the submodules directly:
+This ``__init__`` imports no Prefect (the composition root loads it for
+:func:`prefect_subscribers`), and the core never imports the submodules, so an Airflow virtual
+environment without Prefect can use everything else. Import the submodules directly:
 :mod:`.flows` (control run, sweep, escalation ticker), :mod:`.gate_wait` (pause/suspend on a
 gate and resume it from a decision made anywhere), :mod:`.deploy` (deployments per tier),
 :mod:`.runtimes` (how flows find their Runtime) and :mod:`.compute` (the measurement workers).
@@ -15,9 +15,11 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from prodcontrol.control.gates.events import GATE_CLOSED, Handled, Subscriber
+
 if TYPE_CHECKING:
-    from prodcontrol.evidence.records import Gate
-    from prodcontrol.runtime import Runtime
+    from prodcontrol.evidence.port import EvidenceStore
+    from prodcontrol.evidence.records import DomainEvent
 
 log = logging.getLogger(__name__)
 
@@ -28,39 +30,50 @@ NO_API_WARNING = (
 )
 
 
-def resume_after_decision(rt: Runtime, gate: Gate) -> None:
-    """A decisions listener: resume the flow run waiting on ``gate`` once it closed.
+def prefect_subscribers(store: EvidenceStore) -> list[Subscriber]:
+    """What a closed gate sets off in Prefect: an event for Automations, and resuming the flow
+    run that waits on the gate. Subscribers to the gate's domain event (see
+    :mod:`prodcontrol.control.gates.events`); the composition root passes them in.
 
     Cheap when there is nothing to do, and Prefect is imported only when there is: a gate that
-    names a flow run, and a Prefect server in ``PREFECT_API_URL``. Without one, it says the run
-    resumes at the escalation ticker's next tick (whose poller does it), and on the embedded
-    default the waiting run's own watcher resumes it. Where a Prefect API is configured, a
-    ``prodcontrol.gate.decided`` event is emitted for Prefect Automations.
+    names a flow run, and a Prefect server in ``PREFECT_API_URL``.
     """
-    if gate.status == "pending":
-        return
-    api = bool(os.environ.get("PREFECT_API_URL"))
-    if api or "prefect" in sys.modules:
-        try:
-            from prodcontrol.orchestration.outcome import emit_gate
-        except ImportError:  # an environment without Prefect (the Airflow venv)
-            return
-        emit_gate(gate, "prodcontrol.gate.decided")
-    if not gate.flow_run_id:
-        return
-    if not api:
-        log.warning(NO_API_WARNING.format(gate=gate.id, run=gate.flow_run_id))
-        return
+    return [
+        Subscriber("prefect_event", GATE_CLOSED, lambda event: _emit(store, event)),
+        Subscriber("prefect_resume", GATE_CLOSED, lambda event: _resume(store, event)),
+    ]
+
+
+def _emit(store: EvidenceStore, event: DomainEvent) -> Handled:
+    """A ``prodcontrol.gate.decided`` Prefect event, where a Prefect API is configured."""
+    if not (os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules) or not event.gate_id:
+        return Handled(note="no Prefect here")
+    try:
+        from prodcontrol.orchestration.outcome import emit_gate
+    except ImportError:  # an environment without Prefect (the Airflow venv)
+        return Handled(note="no Prefect here")
+    emit_gate(store.get_gate(event.gate_id), "prodcontrol.gate.decided")
+    return Handled(note="emitted")
+
+
+def _resume(store: EvidenceStore, event: DomainEvent) -> Handled:
+    """Resume the flow run waiting on the gate; retried while no Prefect API can be reached.
+
+    Without an API in this process (a CLI or web process outside Prefect) it is left to the
+    escalation ticker, which runs in Prefect; the waiting run's own watcher may resume it first.
+    """
+    flow_run_id = event.payload.get("flow_run_id")
+    if not flow_run_id or not event.gate_id:
+        return Handled(note="no flow run waits on the gate")
+    gate = store.get_gate(event.gate_id)
+    if not os.environ.get("PREFECT_API_URL"):
+        log.warning(NO_API_WARNING.format(gate=gate.id, run=flow_run_id))
+        return Handled(done=False, note="no Prefect API in this process")
     try:
         from prodcontrol.orchestration.gate_wait import resume_flow_run_for
     except ImportError:
-        return
-    if resume_flow_run_for(gate, gate.flow_run_id) == "unreachable":
-        log.warning(NO_API_WARNING.format(gate=gate.id, run=gate.flow_run_id))
-
-
-def listen_for_decisions() -> None:
-    """Have every decision made in this process resume the run waiting on its gate."""
-    from prodcontrol import decisions
-
-    decisions.add_gate_listener(resume_after_decision)
+        return Handled(done=False, note="Prefect is not installed in this process")
+    outcome = resume_flow_run_for(gate, str(flow_run_id))
+    if outcome == "unreachable":
+        log.warning(NO_API_WARNING.format(gate=gate.id, run=flow_run_id))
+    return Handled(done=outcome in ("resumed", "not_waiting"), note=outcome)

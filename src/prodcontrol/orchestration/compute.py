@@ -30,7 +30,7 @@ def measure(ref: RuntimeRef, ctx: Any, control_id: str, processes: int) -> Any:
 
 
 def _measure_here(ref: dict[str, Any], ctx: Any, control_id: str) -> Any:
-    from prodcontrol import checks
+    from prodcontrol.control.runs import checks
 
     return checks.measure_control(resolve(ref), ctx, control_id)
 
@@ -55,7 +55,7 @@ def warm_up(ref: RuntimeRef, processes: int) -> None:
 
 
 def _resolve_only(ref: dict[str, Any]) -> None:
-    import prodcontrol.checks  # noqa: F401  (the import is the warm-up)
+    import prodcontrol.control.runs.checks  # noqa: F401  (the import is the warm-up)
 
     resolve(ref)
 

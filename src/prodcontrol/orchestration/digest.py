@@ -14,7 +14,7 @@ DIGEST_NAME = "weekly-digest"
 @flow(name="prodcontrol-weekly-digest", flow_run_name="weekly digest")
 def weekly_digest_flow(runtime: RuntimeRef | None = None) -> int:
     """Queue this week's digest for every tier's risk channel (once); return how many tiers."""
-    from prodcontrol.review_report import post_weekly_digest
+    from prodcontrol.control.reports.review_report import post_weekly_digest
 
     rt = resolve(runtime or RuntimeRef())
     return len(post_weekly_digest(rt))

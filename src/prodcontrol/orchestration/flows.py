@@ -29,7 +29,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.schema import ModelEntry
-from prodcontrol.checks import ControlOutcome, RunContext, result_of
+from prodcontrol.control.runs.checks import ControlOutcome, RunContext, result_of
 from prodcontrol.orchestration import compute, outcome
 from prodcontrol.orchestration.gate_wait import SHORT_WAIT_S, wait_for_gate
 from prodcontrol.orchestration.runtimes import RuntimeRef, resolve
@@ -125,7 +125,7 @@ def _only_transient(task: Any, task_run: Any, state: Any) -> bool:
 def open_run_task(
     runtime: RuntimeRef, model: str, idempotency_key: str, flow_run_id: str | None
 ) -> Any:
-    from prodcontrol import checks
+    from prodcontrol.control.runs import checks
 
     return checks.open_run(
         resolve(runtime),
@@ -170,7 +170,8 @@ def close_run_task(
     If an earlier attempt already recorded the run, its gate is adopted (never opened twice)
     and a chain still missing is started. Returns the gate ids.
     """
-    from prodcontrol import checks, escalation
+    from prodcontrol.control.escalation import escalation
+    from prodcontrol.control.runs import checks
 
     rt = resolve(runtime)
     if not ctx.already_finished:
@@ -200,8 +201,8 @@ def open_gates(rt: Runtime, model: str, run_id: str, flow_run_id: str | None) ->
     One run, one gate: its ``finding_id`` is the worst finding and its context lists them all.
     A still-pending gate of the same model version (an earlier run's) is adopted instead.
     """
-    from prodcontrol import decisions
-    from prodcontrol.finding_groups import worst_first
+    from prodcontrol.control.gates import decisions
+    from prodcontrol.control.runs.finding_groups import worst_first
 
     entry = rt.config.model(model)
     if rt.config.tier(entry).gate.mode == "none":
@@ -291,7 +292,7 @@ def summarize(
     suspend) is ``resumed``; one recorded by another flow run (the same cron slot, run again) is
     ``already recorded``.
     """
-    from prodcontrol.checks import result_of
+    from prodcontrol.control.runs.checks import result_of
 
     result = result_of(rt, ctx.run_id)
     status = "recorded"
@@ -511,7 +512,8 @@ class TickReport(BaseModel):
 def escalation_ticker_flow(runtime: RuntimeRef | None = None) -> TickReport:
     """Every minute: expire due gates (applying their timeout action), advance escalations,
     deliver the outbox, and resume runs whose gate was decided while nobody watched."""
-    from prodcontrol import decisions, escalation
+    from prodcontrol.control.escalation import escalation
+    from prodcontrol.control.gates import decisions
     from prodcontrol.orchestration.gate_wait import resume_closed_gate_runs
 
     rt = resolve(runtime or RuntimeRef())
@@ -526,7 +528,7 @@ def escalation_ticker_flow(runtime: RuntimeRef | None = None) -> TickReport:
 
 
 def _drain_outbox(rt: Runtime) -> dict[str, Any]:
-    from prodcontrol.outbox import OutboxSender
+    from prodcontrol.control.escalation.outbox import OutboxSender
 
     try:
         notifier = rt.notifier

@@ -2,10 +2,13 @@
 
 The evidence store is the source of truth: Prefect's pause and suspend only *wait*. Whoever
 closes a gate (CLI, Slack, web page, Airflow, the timeout) writes it through
-:func:`prodcontrol.decisions.decide` / ``expire_due_gates``; three things then resume the run:
+:func:`prodcontrol.control.gates.decisions.decide` / ``expire_due_gates``; three things then resume
+the run:
 
-1. :func:`resume_waiting_run`, a listener :mod:`prodcontrol.decisions` calls after every change,
-   in whatever process made the decision (best effort: it needs the Prefect API);
+1. the gate's domain event (:mod:`prodcontrol.control.gates.events`), written with the
+   decision and dispatched right after it in whatever process made it, and by every escalation
+   tick until done (its ``prefect_resume`` subscriber, see
+   :func:`prodcontrol.orchestration.prefect_subscribers`, needs the Prefect API);
 2. a watcher thread inside the paused run's own process that reads the gate from the store and
    resumes its own run (so a decision from a process without Prefect still resumes it quickly);
 3. :func:`resume_closed_gate_runs`, the poller the escalation ticker runs every minute, for
@@ -35,7 +38,7 @@ from uuid import UUID
 from prefect.input import RunInput
 from pydantic import Field, SecretStr
 
-from prodcontrol import decisions
+from prodcontrol.control.gates import decisions
 from prodcontrol.errors import DecisionRefused, StoreConflict
 from prodcontrol.evidence.records import Gate
 from prodcontrol.identity import service as identity
@@ -247,20 +250,11 @@ def resume_flow_run_for(gate: Gate, flow_run_id: UUID | str) -> str:
 
 
 def resume_waiting_run(rt: Runtime, gate: Gate) -> bool:
-    """The decisions listener: a gate closed, resume the run that opened it if it is waiting."""
+    """A gate closed: resume the run that opened it if it is waiting on it."""
     del rt
     if gate.status == "pending" or not gate.flow_run_id:
         return False
     return resume_flow_run_for(gate, gate.flow_run_id) == "resumed"
-
-
-def install_resume_listener() -> None:
-    """Have every decision made in this process resume the run waiting on its gate."""
-    decisions.add_gate_listener(_listener)
-
-
-def _listener(rt: Runtime, gate: Gate) -> None:
-    resume_waiting_run(rt, gate)
 
 
 def resume_closed_gate_runs(rt: Runtime) -> list[str]:

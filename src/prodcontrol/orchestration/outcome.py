@@ -23,7 +23,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from prodcontrol.checks import CheckResult, result_of
+from prodcontrol.control.runs.checks import CheckResult, result_of
 from prodcontrol.evidence.records import Gate
 from prodcontrol.runtime import Runtime
 

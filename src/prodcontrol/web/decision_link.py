@@ -1,10 +1,10 @@
 """``/decide/<token>``: the decision page a right holder reaches from an e-mail.
 
-The signed token is the credential (see :mod:`prodcontrol.decision_links`): no proxy header or
-web token is needed, and none is trusted instead. A forged, altered or expired link is refused
-(403) and counted in ``/metrics``, never chained; a decision goes through
-:func:`prodcontrol.decisions.decide` like every other channel, so rights, two distinct people
-and separation of duties apply, and a second use of the same link is refused by the rule that
+The signed token is the credential (see :mod:`prodcontrol.control.gates.decision_links`): no proxy
+header or web token is needed, and none is trusted instead. A forged, altered or expired link is
+refused (403) and counted in ``/metrics``, never chained; a decision goes through
+:func:`prodcontrol.control.gates.decisions.decide` like every other channel, so rights, two distinct
+people and separation of duties apply, and a second use of the same link is refused by the rule that
 a person decides a gate once.
 """
 
@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
-from prodcontrol import decision_links
-from prodcontrol.decision_links import DecisionLink, LinkRefused
+from prodcontrol.control.gates import decision_links
+from prodcontrol.control.gates.decision_links import DecisionLink, LinkRefused
 from prodcontrol.errors import DecisionRefused, ProdControlError
 from prodcontrol.runtime import Runtime
 from prodcontrol.web import metrics
@@ -54,7 +54,7 @@ def _link(rt: Runtime, token: str) -> DecisionLink | HTMLResponse:
 
 @router.get("/decide/{token}", response_class=HTMLResponse)
 def decide_page(token: str, rt: Rt) -> Response:
-    from prodcontrol.decisions import covered_findings, who_could_decide
+    from prodcontrol.control.gates.decisions import covered_findings, who_could_decide
 
     link = _link(rt, token)
     if isinstance(link, HTMLResponse):
@@ -86,7 +86,7 @@ def decide_page(token: str, rt: Rt) -> Response:
 
 @router.post("/decide/{token}", response_class=HTMLResponse)
 async def decide_by_link(token: str, request: Request, rt: Rt) -> Response:
-    from prodcontrol.decisions import decide
+    from prodcontrol.control.gates.decisions import decide
 
     link = _link(rt, token)
     if isinstance(link, HTMLResponse):

@@ -1,8 +1,8 @@
 """The evidence browser: fleet, model, run and framework pages, reports, packs and gate decisions.
 
 Read-only for everyone authenticated. The one write is a decision on a gate, offered only to a
-person who holds the gate's right and sent through :func:`prodcontrol.decisions.decide`, the
-same function the CLI and Slack use.
+person who holds the gate's right and sent through
+:func:`prodcontrol.control.gates.decisions.decide`, the same function the CLI and Slack use.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from prodcontrol import charts
 from prodcontrol.catalog.schema import ModelEntry
 from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.clock import ensure_utc
-from prodcontrol.decisions import who_could_decide
+from prodcontrol.control.gates.decisions import who_could_decide
+from prodcontrol.control.reports import charts
 from prodcontrol.errors import DecisionRefused, ProdControlError, UsageError
 from prodcontrol.evidence.frameworks import check_framework, framework_ids, framework_view
 from prodcontrol.evidence.integrity import artifact_problem
@@ -367,7 +367,7 @@ def _refusal(
 
 @router.post("/gates/{gate_id}/decide")
 async def decide_gate(request: Request, gate_id: str, rt: Rt) -> Response:
-    from prodcontrol.decisions import decide
+    from prodcontrol.control.gates.decisions import decide
 
     viewer = viewer_of(request)
     form = _form(await request.body())

@@ -8,7 +8,7 @@ is refused (401) and counted in ``/metrics``; it never reaches the evidence chai
 id seen before (MLflow's own retry, or a replay) is answered 200 and not acted on twice.
 
 The answer goes back at once (MLflow waits for it); the re-evaluation runs after it
-(:mod:`prodcontrol.registry_events`).
+(:mod:`prodcontrol.control.lifecycle.registry_events`).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ async def mlflow_webhook(request: Request, rt: Rt, background: BackgroundTasks) 
 
 
 def _process(rt: Runtime, event: str, data: dict[str, Any], delivery_id: str) -> None:
-    from prodcontrol.registry_events import handle
+    from prodcontrol.control.lifecycle.registry_events import handle
 
     try:
         outcome = handle(rt, event, data, delivery_id)

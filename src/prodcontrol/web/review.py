@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from prodcontrol.control.reports.review_report import build, render_html
 from prodcontrol.errors import UsageError
-from prodcontrol.review_report import build, render_html
 from prodcontrol.runtime import Runtime
 from prodcontrol.web.deps import get_runtime
 

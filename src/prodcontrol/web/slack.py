@@ -17,8 +17,8 @@ recorded as a ``slack.request_refused`` event naming the problem:
 6. the payload is well formed (a JSON object whose fields have the types Slack sends; else 400);
 7. the Slack user is a person in people.yaml (else 403);
 8. that person holds the right for what they clicked (else 403); the decision itself then goes
-   through :func:`prodcontrol.decisions.decide`, the same function the CLI uses, whose refusals
-   (separation of duties, closed gate, one credential one vote, ...) are 403 too.
+   through :func:`prodcontrol.control.gates.decisions.decide`, the same function the CLI uses, whose
+   refusals (separation of duties, closed gate, one credential one vote, ...) are 403 too.
 
 The work done inside the request is a few database writes; messages to update are queued in the
 outbox and sent by the sender, so the answer is well inside Slack's 3-second limit.
@@ -38,18 +38,18 @@ from fastapi.responses import JSONResponse
 from slack_sdk.signature import SignatureVerifier
 from starlette.concurrency import run_in_threadpool
 
-from prodcontrol import escalation
 from prodcontrol.clock import Clock
-from prodcontrol.errors import DecisionRefused, ProdControlError, UnreachableError
-from prodcontrol.evidence.port import RecordNotFound
-from prodcontrol.evidence.records import DecisionValue
-from prodcontrol.messages import (
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.escalation.messages import (
     ACTION_PREFIX,
     DECISION_CALLBACK,
     WAIVER_CALLBACK,
     decision_modal,
     waiver_modal,
 )
+from prodcontrol.errors import DecisionRefused, ProdControlError, UnreachableError
+from prodcontrol.evidence.port import RecordNotFound
+from prodcontrol.evidence.records import DecisionValue
 from prodcontrol.runtime import Runtime
 from prodcontrol.web import metrics
 from prodcontrol.web.deps import get_runtime
@@ -311,7 +311,7 @@ def _decide(
     credential: str,
     reason: str,
 ) -> dict[str, Any]:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     if not gate_id:
         raise Refused(400, "bad_payload", "button carries no gate id", **context)
@@ -399,7 +399,7 @@ def _state_value(values: dict[str, Any], block: str, context: dict[str, Any]) ->
 def _waiver_submitted(
     rt: Runtime, person: str, view: dict[str, Any], context: dict[str, Any]
 ) -> dict[str, Any]:
-    from prodcontrol import waivers
+    from prodcontrol.control.gates import waivers
 
     meta = _json_obj(view.get("private_metadata"), "view.private_metadata", context)
     finding_id = _text(meta.get("finding_id"), "private_metadata.finding_id", context)

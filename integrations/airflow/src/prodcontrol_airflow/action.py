@@ -66,7 +66,7 @@ class ProdControlActionOperator(RuntimeArgs, BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from prodcontrol import actions
+        from prodcontrol.control.gates import actions
 
         if self.action not in ACTIONS:
             raise UsageError(

@@ -14,7 +14,8 @@ from prodcontrol_airflow.verdicts import FailOn, failure_reason, run_of, verdict
 
 
 class ProdControlCheckOperator(RuntimeArgs, BaseOperator):
-    """Run ``model``'s tier controls through the core (``prodcontrol.checks.run_checks``).
+    """Run ``model``'s tier controls through the core
+    (``prodcontrol.control.runs.checks.run_checks``).
 
     The run, its verdicts, artifacts and findings go to the evidence store; escalations start
     for new findings; the verdict table is the task's return value (XCom ``return_value``), so
@@ -51,7 +52,7 @@ class ProdControlCheckOperator(RuntimeArgs, BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from prodcontrol.checks import run_checks  # type: ignore[import-not-found,unused-ignore]
+        from prodcontrol.control.runs.checks import run_checks  # type: ignore[import-not-found,unused-ignore]
 
         rt = self.runtime()
         result = run_checks(rt, self.model, trigger="airflow")

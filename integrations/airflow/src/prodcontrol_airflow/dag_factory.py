@@ -125,9 +125,9 @@ def escalation_dag(args: dict[str, Any], schedule: str) -> DAG:
 
 def run_tick(rt: Runtime) -> dict[str, Any]:
     """One pass of the periodic work; what the CLI's ``escalations tick`` does, from Airflow."""
-    from prodcontrol import escalation
-    from prodcontrol.decisions import expire_due_gates
-    from prodcontrol.outbox import OutboxSender
+    from prodcontrol.control.escalation import escalation
+    from prodcontrol.control.escalation.outbox import OutboxSender
+    from prodcontrol.control.gates.decisions import expire_due_gates
 
     expired = expire_due_gates(rt)
     result = escalation.tick(rt).as_dict()

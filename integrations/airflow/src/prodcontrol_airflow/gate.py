@@ -70,8 +70,8 @@ class ProdControlGateOperator(RuntimeArgs, BaseOperator):
 
     def open_gates(self, rt: Runtime, flow_run_id: str) -> list[Gate]:
         """The gates to wait on: given ids, or the one gate of the checked run's gated findings."""
-        from prodcontrol.decisions import open_finding_gate
-        from prodcontrol.finding_groups import worst_first
+        from prodcontrol.control.gates.decisions import open_finding_gate
+        from prodcontrol.control.runs.finding_groups import worst_first
 
         if self.gate_ids:
             return [rt.store.get_gate(gate_id) for gate_id in self.gate_ids]
@@ -115,7 +115,7 @@ class ProdControlGateOperator(RuntimeArgs, BaseOperator):
     # ------------------------------------------------------------------ waiting
 
     def _wait_or_finish(self, rt: Runtime, gate_ids: list[str]) -> dict[str, Any]:
-        from prodcontrol.decisions import expire_due_gates
+        from prodcontrol.control.gates.decisions import expire_due_gates
 
         expire_due_gates(rt)  # a gate already overdue gets its timeout action now
         gates = [rt.store.get_gate(g) for g in gate_ids]
@@ -142,7 +142,7 @@ class ProdControlGateOperator(RuntimeArgs, BaseOperator):
         return self._wait_or_finish(self.runtime(), ids)
 
     def _finish(self, rt: Runtime, gates: list[Gate]) -> dict[str, Any]:
-        from prodcontrol import actions
+        from prodcontrol.control.gates import actions
 
         rows = []
         for gate in gates:

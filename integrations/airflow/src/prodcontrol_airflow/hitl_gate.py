@@ -9,10 +9,10 @@ task waits in ``awaiting_input``, holding no worker slot.
 
 The answer comes back with the Airflow user who gave it; that user is mapped to one person in
 people.yaml (:func:`prodcontrol_airflow.identity.person_for_user`) and the decision goes through
-:func:`prodcontrol.decisions.decide` (``channel="airflow"``): rights by role, two distinct
-people, separation of duties; a refused answer fails the task with the reason and is recorded.
-``Request waiver`` grants a time-boxed waiver on each finding the gate covers
-(:func:`prodcontrol.waivers.grant`: the exception right, the tier's ``waiver_max``).
+:func:`prodcontrol.control.gates.decisions.decide` (``channel="airflow"``): rights by role, two
+distinct people, separation of duties; a refused answer fails the task with the reason and is
+recorded. ``Request waiver`` grants a time-boxed waiver on each finding the gate covers
+(:func:`prodcontrol.control.gates.waivers.grant`: the exception right, the tier's ``waiver_max``).
 
 One Airflow HITL request takes one answer, so a gate that needs two approvals is asked by two
 tasks (``approval_number`` 1 and 2, as in ``examples/prodcontrol_hitl_gate.py``): the second is
@@ -125,7 +125,7 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         return super().execute(context)
 
     def _describe(self, rt: Runtime, gate: Gate) -> None:
-        from prodcontrol.decisions import covered_findings, who_could_decide
+        from prodcontrol.control.gates.decisions import covered_findings, who_could_decide
 
         people = rt.config.inventory.people
         may = who_could_decide(rt, gate)
@@ -187,7 +187,7 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         return self._outcome(rt, rt.store.get_gate(gate_id), asked=True)
 
     def _decide(self, rt: Runtime, gate_id: str, actor: Any, choice: str, reason: str) -> None:
-        from prodcontrol.decisions import decide
+        from prodcontrol.control.gates.decisions import decide
 
         decide(
             rt,
@@ -200,8 +200,8 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         )
 
     def _waive(self, rt: Runtime, gate_id: str, person: str, reason: str) -> None:
-        from prodcontrol import waivers
-        from prodcontrol.decisions import covered_findings
+        from prodcontrol.control.gates import waivers
+        from prodcontrol.control.gates.decisions import covered_findings
 
         gate = rt.store.get_gate(gate_id)
         findings = covered_findings(rt, gate)

@@ -2,7 +2,7 @@
 
 The human-in-the-loop operators (``HITLOperator``/``ApprovalOperator``) tell who responded;
 :func:`person_for_user` turns that user into the :class:`~prodcontrol.identity.service.Actor`
-that :func:`prodcontrol.decisions.decide` takes (``person=actor.person``,
+that :func:`prodcontrol.control.gates.decisions.decide` takes (``person=actor.person``,
 ``credential=actor.credential``, ``channel="airflow"``). A user who matches no one, or two
 people, decides nothing.
 """

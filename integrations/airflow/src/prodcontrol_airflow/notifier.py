@@ -55,7 +55,7 @@ class ProdControlEscalationNotifier(BaseNotifier):
         return build_runtime(**self.runtime_args)
 
     def notify(self, context: Context) -> None:
-        from prodcontrol import escalation
+        from prodcontrol.control.escalation import escalation
 
         task = context.get("task")
         model = self.model or getattr(task, "model", None)

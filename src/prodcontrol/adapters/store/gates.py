@@ -13,6 +13,7 @@ from typing import Any, Literal
 from sqlalchemy import or_, select, update
 
 from prodcontrol.adapters.store.base import StoreBase
+from prodcontrol.adapters.store.events import insert_events
 from prodcontrol.adapters.store.outbox import add_notification, new_id
 from prodcontrol.adapters.store.tables import (
     ActionRow,
@@ -31,6 +32,7 @@ from prodcontrol.evidence.records import (
     ActionStatus,
     Decision,
     DecisionIn,
+    DomainEventIn,
     Finding,
     Gate,
     GateIn,
@@ -77,6 +79,7 @@ class GatesMixin(StoreBase):
         new_status: Literal["approved", "rejected"] | None,
         *,
         action: ActionIn | None = None,
+        events: Sequence[DomainEventIn] = (),
     ) -> Gate:
         with self._write() as tx:
             already = tx.session.scalar(
@@ -97,16 +100,23 @@ class GatesMixin(StoreBase):
             tx.log_record(gate, "gate", new_status or "updated", gate.model)
             if action is not None and new_status is not None:
                 self._request(tx, gate, action)
+            insert_events(tx, events)
             return gate
 
     def expire_gate(
-        self, gate_id: str, expected_version: int, *, action: ActionIn | None = None
+        self,
+        gate_id: str,
+        expected_version: int,
+        *,
+        action: ActionIn | None = None,
+        events: Sequence[DomainEventIn] = (),
     ) -> Gate:
         with self._write() as tx:
             gate = self._compare_and_set(tx, gate_id, expected_version, "expired")
             tx.log_record(gate, "gate", "expired", gate.model)
             if action is not None:
                 self._request(tx, gate, action)
+            insert_events(tx, events)
             return gate
 
     @staticmethod

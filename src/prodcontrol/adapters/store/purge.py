@@ -34,6 +34,7 @@ from prodcontrol.evidence.signing import KEY_KINDS
 
 # children before parents: a row's kept-ness is final once every type referring to it is done
 ORDER = (
+    "domain_event",
     "delivery_attempt",
     "notification",
     "escalation",
@@ -48,6 +49,7 @@ ORDER = (
 )
 # (child type, column, parent type) for every foreign key between evidence tables
 REFERENCES = (
+    ("domain_event", "gate_id", "gate"),
     ("delivery_attempt", "notification_id", "notification"),
     ("notification", "escalation_id", "escalation"),
     ("notification", "gate_id", "gate"),

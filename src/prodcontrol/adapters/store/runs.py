@@ -21,7 +21,7 @@ from prodcontrol.adapters.store.tables import (
 )
 from prodcontrol.adapters.store.transaction import WriteTx, to_record
 from prodcontrol.errors import StoreConflict, UsageError
-from prodcontrol.evidence.port import RunClosed, RunFollowUp
+from prodcontrol.evidence.port import RunClosed, RunFollowUp, check_run_outputs
 from prodcontrol.evidence.records import (
     Artifact,
     ArtifactIn,
@@ -37,35 +37,6 @@ from prodcontrol.evidence.records import (
 )
 
 CLOSED_FINDING = frozenset({"resolved", "closed"})
-
-
-def check_run_outputs(
-    verdicts: Sequence[VerdictIn],
-    artifacts: Sequence[ArtifactIn],
-    findings: Sequence[FindingIn],
-) -> None:
-    """Refuse, before writing anything, outputs whose references do not add up."""
-    controls = [v.control_id for v in verdicts]
-    problems = [
-        f"two verdicts for control {c!r}" for c in sorted(set(controls)) if controls.count(c) > 1
-    ]
-    known = set(controls)
-    flagged = [f.control_id for f in findings]
-    problems += [
-        f"two findings for control {c!r}" for c in sorted(set(flagged)) if flagged.count(c) > 1
-    ]
-    problems += [
-        f"artifact {a.name!r} names control {a.control_id!r}, which has no verdict"
-        for a in artifacts
-        if a.control_id is not None and a.control_id not in known
-    ]
-    problems += [
-        f"finding for control {f.control_id!r} has no verdict in this run"
-        for f in findings
-        if f.control_id not in known
-    ]
-    if problems:
-        raise UsageError("cannot record the run: " + "; ".join(problems))
 
 
 class RunsMixin(StoreBase):

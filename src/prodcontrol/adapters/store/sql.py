@@ -9,7 +9,7 @@ Usage::
     store = SqlEvidenceStore(url, clock=clock)
     run = store.start_run("credit-risk", "7", tier="high", trigger="prefect")
 
-The parts live in their own modules (runs, gates, outbox, log); this class only puts them
+The parts live in their own modules (runs, gates, events, outbox, log, purge); this class puts them
 together. Constructing it does not connect: the first call does, and a database that cannot
 be reached raises UnreachableError.
 """
@@ -17,6 +17,7 @@ be reached raises UnreachableError.
 from __future__ import annotations
 
 from prodcontrol.adapters.store.engine import redact
+from prodcontrol.adapters.store.events import DomainEventsMixin
 from prodcontrol.adapters.store.gates import GatesMixin
 from prodcontrol.adapters.store.log import LogMixin
 from prodcontrol.adapters.store.outbox import OutboxMixin
@@ -24,7 +25,9 @@ from prodcontrol.adapters.store.purge import PurgeMixin
 from prodcontrol.adapters.store.runs import RunsMixin
 
 
-class SqlEvidenceStore(RunsMixin, GatesMixin, OutboxMixin, LogMixin, PurgeMixin):
+class SqlEvidenceStore(
+    RunsMixin, GatesMixin, DomainEventsMixin, OutboxMixin, LogMixin, PurgeMixin
+):
     """Evidence in a SQL database: one transaction per call, every row chained in the log."""
 
     def __repr__(self) -> str:

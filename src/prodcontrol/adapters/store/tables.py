@@ -225,6 +225,26 @@ class ActionRow(Base):
     next_attempt_at: Mapped[datetime | None]
 
 
+class DomainEventRow(Base):
+    """The loop's outbox of domain events (gate decided, gate expired), see DomainEventIn."""
+
+    __tablename__ = "pc_domain_events"
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(SHORT)
+    gate_id: Mapped[str | None] = mapped_column(_fk("pc_gates.id"))
+    model: Mapped[str | None] = mapped_column(NAME)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(SHORT)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any]]
+
+
 class EscalationRow(Base):
     __tablename__ = "pc_escalations"
     __table_args__ = (Index("uq_pc_escalations_finding_id", "finding_id", unique=True),)

@@ -2,15 +2,15 @@
 
 One chain per decision, not per finding: the findings a gate covers share its chain, and a run
 whose findings open no gate (a notify-only tier) gets one chain for all of them
-(:mod:`prodcontrol.finding_groups`). Each step sends one message per recipient listing every
-open finding of the chain, worst first. A chain is keyed by its worst finding (the gate's
+(:mod:`prodcontrol.control.runs.finding_groups`). Each step sends one message per recipient listing
+every open finding of the chain, worst first. A chain is keyed by its worst finding (the gate's
 ``finding_id``), so a tick that finds a group without any chain (the runner crashed after
 recording the run) starts exactly one.
 
 The timing is pure (:mod:`prodcontrol.engine.escalation`); this module reads the store and the
-catalog, builds the messages (:mod:`prodcontrol.messages`) and writes each step together with its
-outbox rows in one store call, so a notification exists if and only if its step does. The
-sender (:mod:`prodcontrol.outbox`) delivers them.
+catalog, builds the messages (:mod:`prodcontrol.control.escalation.messages`) and writes each step
+together with its outbox rows in one store call, so a notification exists if and only if its step
+does. The sender (:mod:`prodcontrol.control.escalation.outbox`) delivers them.
 
 Entry points: :func:`after_run` (the check runner, once a run's findings are recorded),
 :func:`tick` (the escalation ticker: a Prefect flow every minute, or ``prodcontrol escalations
@@ -26,11 +26,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from prodcontrol import finding_groups as groups
-from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
-from prodcontrol.email_fallback import queue_email_fallback
+from prodcontrol.control.escalation.email_fallback import queue_email_fallback
+from prodcontrol.control.escalation.messages import (
+    Button,
+    ControlFacts,
+    MessageFacts,
+    decided_blocks,
+    escalation_message,
+)
+from prodcontrol.control.gates import events
+from prodcontrol.control.gates.events import GATE_CLOSED, Handled, Subscriber
+from prodcontrol.control.runs import finding_groups as groups
+from prodcontrol.control.runs.anchoring import anchor_if_due
 from prodcontrol.engine import escalation as timing
 from prodcontrol.engine import gates as gate_rules
 from prodcontrol.engine import value
@@ -40,6 +49,7 @@ from prodcontrol.evidence.records import (
     ControlRun,
     Decision,
     DecisionValue,
+    DomainEvent,
     Escalation,
     EscalationIn,
     EscalationStatus,
@@ -48,13 +58,6 @@ from prodcontrol.evidence.records import (
     Notification,
     NotificationIn,
     Verdict,
-)
-from prodcontrol.messages import (
-    Button,
-    ControlFacts,
-    MessageFacts,
-    decided_blocks,
-    escalation_message,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +77,7 @@ class TickResult:
     resolved: int = 0
     updates: int = 0
     actions: int = 0
+    events: int = 0
     emailed: int = 0
     breaches: dict[str, int] = field(default_factory=lambda: {"acknowledge": 0, "decide": 0})
 
@@ -86,6 +90,7 @@ class TickResult:
             "resolved": self.resolved,
             "updates": self.updates,
             "actions": self.actions,
+            "events": self.events,
             "emailed_while_slack_down": self.emailed,
             "acknowledge_sla_breached": self.breaches["acknowledge"],
             "decide_sla_breached": self.breaches["decide"],
@@ -505,11 +510,12 @@ def tick(rt: Runtime) -> TickResult:
     Safe to run from several places at once: each change is a compare-and-set in the store, and a
     chain someone else moved first is skipped (StoreConflict) until the next tick.
     """
-    from prodcontrol import actions
+    from prodcontrol.control.gates import actions
 
     result = TickResult()
     now = rt.clock.now()
     result.actions = len(actions.apply_requested(rt))
+    result.events = events.dispatch(rt.store, rt.subscribers, rt.clock).handled
     findings = rt.store.list_findings(status="open")
     gates = rt.store.list_gates()
     result.started = _start_missing(rt, findings, gates)
@@ -718,19 +724,17 @@ def _update_for(note: Notification, gate: Gate, line: str) -> NotificationIn:
     )
 
 
-# --------------------------------------------------------------------------- wiring
+# --------------------------------------------------------------------------- subscribing
 
 
-def _on_gate_changed(rt: Runtime, gate: Gate) -> None:
-    if gate.status != "pending":
-        gate_decided(rt, gate.id)
+def gate_closed_subscriber(rt: Runtime) -> Subscriber:
+    """Stop a closed gate's escalations and update its Slack messages, whatever the channel
+    that closed it (a subscriber to the gate's domain event, see :mod:`..gates.events`)."""
 
+    def handle(event: DomainEvent) -> Handled:
+        if event.gate_id is None:
+            return Handled(note="no gate")
+        queued = gate_decided(rt, event.gate_id)
+        return Handled(note=f"{queued} message update(s) queued")
 
-def install_gate_listener() -> None:
-    """Update the Slack messages of every gate decided in this process, whatever the channel."""
-    from prodcontrol import decisions
-
-    decisions.add_gate_listener(_on_gate_changed)
-
-
-install_gate_listener()
+    return Subscriber("escalation", GATE_CLOSED, handle)

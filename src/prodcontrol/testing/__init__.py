@@ -330,4 +330,7 @@ class FakeNotifier:
 # the local Slack Web API server (issue 6) lives in its own module; re-exported here
 # the in-memory identity store (tokens, replay cache, decision credentials); re-exported here
 from prodcontrol.identity.memory import InMemoryIdentityStore  # noqa: E402, F401 - re-exported
-from prodcontrol.slack_server import LocalSlackServer  # noqa: E402, F401 - re-exported for tests
+from prodcontrol.testing.slack_server import LocalSlackServer  # noqa: E402, F401 - re-exported for tests
+
+# the in-memory evidence store (passes the store contract tests in tests/store); re-exported here
+from prodcontrol.testing.store import InMemoryEvidenceStore  # noqa: E402, F401 - re-exported

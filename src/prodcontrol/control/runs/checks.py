@@ -32,8 +32,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from prodcontrol import finding_groups as groups
-from prodcontrol.anchoring import anchor_if_due
 from prodcontrol.catalog.schema import (
     VERDICT_ORDER,
     Control,
@@ -53,6 +51,10 @@ from prodcontrol.catalog.schema import (
     ValueControl,
 )
 from prodcontrol.catalog.types import VerdictValue
+from prodcontrol.control.runs import finding_groups as groups
+from prodcontrol.control.runs.anchoring import anchor_if_due
+from prodcontrol.control.runs.run_outcome import RunOutcome
+from prodcontrol.control.runs.serving_approval import approval_of
 from prodcontrol.engine import measures
 from prodcontrol.engine import model_performance as performance
 from prodcontrol.engine.findings import plan_findings
@@ -85,9 +87,7 @@ from prodcontrol.ports import (
     ReportSpec,
     VerdictSummary,
 )
-from prodcontrol.run_outcome import RunOutcome
 from prodcontrol.runtime import Runtime
-from prodcontrol.serving_approval import approval_of
 
 log = logging.getLogger(__name__)
 
@@ -630,7 +630,9 @@ def _run_age(rt: Runtime, ctx: RunContext, control: FreshnessControl) -> Control
 
 
 def _review_due(rt: Runtime, entry: ModelEntry, control: ReviewDueControl) -> ControlOutcome:
-    from prodcontrol.model_review import last_review_date  # an approved review gate resets it
+    from prodcontrol.control.lifecycle.model_review import (
+        last_review_date,  # an approved review gate resets it
+    )
 
     last_review = last_review_date(rt, entry)
     if last_review is None:
@@ -663,7 +665,9 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
     outcomes, report_files = _run_report(rt, ctx, entry, outcomes)
     decided = [_decide(controls[o.control_id], o) for o in outcomes]
     now = rt.clock.now()
-    from prodcontrol.waivers import views  # a waiver's scope is its finding's version/verdict
+    from prodcontrol.control.gates.waivers import (
+        views,  # a waiver's scope is its finding's version/verdict
+    )
 
     waivers = views(rt, ctx.model, active_at=now)
     plans = plan_findings(decided, controls, tier, waivers, now, model_version=ctx.version_label)

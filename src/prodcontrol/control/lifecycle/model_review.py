@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from prodcontrol import decisions
 from prodcontrol.catalog.schema import ModelEntry, ReviewDueControl
 from prodcontrol.catalog.types import CONTROLLED_STAGES
+from prodcontrol.control.gates import decisions
 from prodcontrol.engine import measures
 from prodcontrol.engine.effectiveness import last_reviewed
 from prodcontrol.engine.gates import LIFECYCLE_RIGHTS

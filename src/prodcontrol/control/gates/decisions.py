@@ -5,25 +5,27 @@ tier, two distinct people for ``two_person``, separation of duties, no decision 
 timed-out gate. This module reads the gate and the people, applies the rules, writes the
 decision with compare-and-set on the gate's version (one retry on a concurrent change), records
 every refusal as evidence, and, when the gate closes, applies its outcome in the registry
-(:mod:`prodcontrol.actions`: the action is queued in the decision's transaction and applied
-right after it, or by the ticker) and tells the listeners (the orchestration layer resumes the
-waiting flow run from one).
+(:mod:`prodcontrol.control.gates.actions`: the action is queued in the decision's transaction and
+applied right after it, or by the ticker) and tells the rest of the loop through a domain event
+written in the same transaction (:mod:`prodcontrol.control.gates.events`: the gate's escalations
+stop, its Slack messages update, the flow run waiting on it resumes).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from prodcontrol import actions
-from prodcontrol import finding_groups as groups
 from prodcontrol.catalog.schema import TierPolicy
+from prodcontrol.control.gates import actions, events
+from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError
 from prodcontrol.evidence.records import (
     Channel,
     DecisionIn,
     DecisionValue,
+    DomainEventIn,
     Finding,
     Gate,
     GateIn,
@@ -33,33 +35,6 @@ from prodcontrol.identity import service as identity
 from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-GateListener = Callable[[Runtime, Gate], None]
-_listeners: list[GateListener] = []
-
-
-def add_gate_listener(listener: GateListener) -> None:
-    """Call ``listener(rt, gate)`` after every decision that changed a gate and every expiry.
-
-    The orchestration layer registers one that resumes the flow run waiting on the gate
-    (``gate.flow_run_id``). A listener that raises is logged and never undoes the decision.
-    """
-    if listener not in _listeners:
-        _listeners.append(listener)
-
-
-def remove_gate_listener(listener: GateListener) -> None:
-    if listener in _listeners:
-        _listeners.remove(listener)
-
-
-def _tell_listeners(rt: Runtime, gate: Gate) -> None:
-    for listener in list(_listeners):
-        try:
-            listener(rt, gate)
-        except Exception:
-            log.exception("gate listener %r failed for gate %s", listener, gate.id)
-
 
 # --------------------------------------------------------------------------- deciding
 
@@ -140,13 +115,15 @@ def decide(
             raise DecisionRefused(verdict.message)
         record = DecisionIn(person=person, decision=decision, channel=channel, reason=reason)
         queued = None
+        news: list[DomainEventIn] = []
         if verdict.new_status is not None:
             closing = gate.model_copy(update={"status": verdict.new_status})
             deciders = [d.person for d in prior if d.decision == decision] + [person]
             queued = actions.requested_action(closing, ",".join(deciders))
+            news = events.closed_events(closing)
         try:
             updated = rt.store.record_decision(
-                gate_id, record, gate.version, verdict.new_status, action=queued
+                gate_id, record, gate.version, verdict.new_status, action=queued, events=news
             )
         except StoreConflict:
             if attempt:
@@ -214,27 +191,23 @@ def _note_credential(
 
 
 def _changed(rt: Runtime, gate: Gate) -> None:
-    """After a write: a closed gate applies its outcome; the listeners hear of every change.
-
-    The escalation module's listener stops the gate's escalations and updates the Slack
-    messages about it; importing it installs that listener in this process.
-    """
-    from prodcontrol import escalation  # noqa: F401 - installs its gate listener
-
+    """After a write that closed the gate: apply its outcome, then dispatch its domain event
+    (written with the decision) to the subscribers the composition root gave the Runtime."""
+    if gate.status == "pending":
+        return
     try:
-        if gate.status != "pending":
-            _settle_covered(rt, gate)
-            actions.apply_requested(rt, gate_id=gate.id, raise_unreachable=True)
+        _settle_covered(rt, gate)
+        actions.apply_requested(rt, gate_id=gate.id, raise_unreachable=True)
     finally:
-        _tell_listeners(rt, gate)
+        events.dispatch(rt.store, rt.subscribers, rt.clock, gate_id=gate.id)
 
 
 def _settle_covered(rt: Runtime, gate: Gate) -> None:
     """An accepting outcome closes every open finding the gate covers, not only its worst one.
 
-    The gate's own ``finding_id`` is closed by :func:`prodcontrol.actions.accept` with the one
-    registry action; a reject or timeout action (rollback, suspend) leaves the findings open, as
-    for a single finding. Waived findings stay waived (their waiver's end re-opens them).
+    The gate's own ``finding_id`` is closed by :func:`prodcontrol.control.gates.actions.accept` with
+    the one registry action; a reject or timeout action (rollback, suspend) leaves the findings
+    open, as for a single finding. Waived findings stay waived (their waiver's end re-opens them).
     """
     if gate.kind != "finding" or rules.outcome_action(gate) != "accept":
         return
@@ -258,9 +231,12 @@ def _settle_covered(rt: Runtime, gate: Gate) -> None:
 
 def _expire(rt: Runtime, gate: Gate) -> Gate | None:
     """Expire one gate and apply its timeout action; ``None`` if someone closed it first."""
-    queued = actions.requested_action(gate.model_copy(update={"status": "expired"}), "system")
+    closing = gate.model_copy(update={"status": "expired"})
+    queued = actions.requested_action(closing, "system")
     try:
-        closed = rt.store.expire_gate(gate.id, gate.version, action=queued)
+        closed = rt.store.expire_gate(
+            gate.id, gate.version, action=queued, events=events.closed_events(closing)
+        )
     except (StoreConflict, DecisionRefused):
         return None
     _changed(rt, closed)
@@ -273,9 +249,10 @@ def expire_due_gates(rt: Runtime) -> list[Gate]:
     Waived findings whose waivers ended open again here too (time ran out for both).
 
     An unreachable registry leaves that gate's action queued (the ticker retries it with
-    backoff, see :func:`prodcontrol.actions.apply_requested`) and does not stop the other gates.
+    backoff, see :func:`prodcontrol.control.gates.actions.apply_requested`) and does not stop the
+    other gates.
     """
-    from prodcontrol import waivers
+    from prodcontrol.control.gates import waivers
 
     now = rt.clock.now()
     waivers.reopen_expired(rt)
@@ -314,7 +291,7 @@ def open_finding_gate(
     Idempotent: a gate that already covers the finding is returned, pending or closed (a re-run
     after a crash waits on the same gate; a decision is not asked for twice), and so is a gate of
     the same model version that was still pending when the finding opened (a later run adopts
-    it, see :mod:`prodcontrol.finding_groups`).
+    it, see :mod:`prodcontrol.control.runs.finding_groups`).
 
     Under separation of duties (the tier's ``gate.separation_of_duties``) and without an
     explicit ``requested_by``, the requester is the model's ``model_behaviour`` owner: the
@@ -380,7 +357,8 @@ def finding_gate_spec(
 
 
 def covered_findings(rt: Runtime, gate: Gate) -> list[Finding]:
-    """Every finding the gate decides on, worst first (see :mod:`prodcontrol.finding_groups`)."""
+    """Every finding the gate decides on, worst first (see
+    :mod:`prodcontrol.control.runs.finding_groups`)."""
     if gate.kind != "finding":
         return []
     findings = rt.store.list_findings(model=gate.model)

@@ -3,8 +3,8 @@
 The model's ``use_case`` in models.yaml (purpose, expected value, data used, tier requested) is
 put to the people holding two decision rights of the requested tier: ``use_case`` (approve the
 use case) and ``funding``. Each right gets its own gate of kind ``use_case`` (the gate's
-``right`` says which), decided through :func:`prodcontrol.decisions.decide` like every other
-gate, so rights, separation of duties (the requester never approves) and refusals are recorded
+``right`` says which), decided through :func:`prodcontrol.control.gates.decisions.decide` like every
+other gate, so rights, separation of duties (the requester never approves) and refusals are recorded
 the same way. The use case is approved when the newest gate of each right is approved.
 
 Rights are those of the model's tier in models.yaml (the same look-up the decision makes).
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from prodcontrol import decisions
 from prodcontrol.catalog.schema import ModelEntry
 from prodcontrol.catalog.types import DecisionRight
+from prodcontrol.control.gates import decisions
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.evidence.records import Channel, DecisionValue, Gate, GateIn
@@ -179,7 +179,8 @@ def status(rt: Runtime, model: str) -> UseCaseStatus:
 def problem(rt: Runtime, model: str) -> str | None:
     """Why ``model`` may not leave experimentation yet, or ``None`` when its use case is approved.
 
-    For :func:`prodcontrol.lifecycle.request_promotion` (experimentation to pilot)."""
+    For :func:`prodcontrol.control.lifecycle.lifecycle.request_promotion` (experimentation to
+    pilot)."""
     found = status(rt, model)
     if found.approved:
         return None

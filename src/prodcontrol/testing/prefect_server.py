@@ -1,7 +1,7 @@
 """A real ``prefect server start`` and ``prefect worker start``, as a team runs them.
 
 For the integration test of deployments and the worker round-trip benchmark (like
-:mod:`prodcontrol.slack_server`, test infrastructure that ships so both can use it).
+:mod:`prodcontrol.testing.slack_server`, test infrastructure that ships so both can use it).
 
 The server has its own PREFECT_HOME (SQLite) on a free loopback port; its scheduler loops every
 second so a cron deployment gets its runs at once; the worker polls every second. Both log to a

@@ -1,12 +1,13 @@
 """The links an escalation e-mail carries: the evidence page, and for a person who may decide
-the gate now, a signed one-time link to its decision page (:mod:`prodcontrol.decision_links`)."""
+the gate now, a signed one-time link to its decision page
+(:mod:`prodcontrol.control.gates.decision_links`)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from prodcontrol import decision_links
+from prodcontrol.control.gates import decision_links
 from prodcontrol.errors import ProdControlError
 from prodcontrol.ports import OutboundMessage
 
@@ -21,7 +22,7 @@ def links_for(rt: Runtime, message: OutboundMessage) -> list[tuple[str, str]]:
     secret = rt.settings.web_link_secret
     if message.gate_id is None or secret is None or message.recipient_kind != "person":
         return links
-    from prodcontrol.decisions import who_could_decide
+    from prodcontrol.control.gates.decisions import who_could_decide
 
     try:
         gate = rt.store.get_gate(message.gate_id)

@@ -64,13 +64,13 @@ def handle(rt: Runtime, event: str, data: dict[str, Any], delivery_id: str) -> E
 
 
 def _controlled(rt: Runtime, model: str) -> bool:
-    from prodcontrol.lifecycle import is_controlled
+    from prodcontrol.control.lifecycle.lifecycle import is_controlled
 
     return is_controlled(rt, model)
 
 
 def _alias_changed(rt: Runtime, outcome: EventOutcome, alias: str) -> EventOutcome:
-    from prodcontrol.checks import run_checks
+    from prodcontrol.control.runs.checks import run_checks
 
     entry = rt.config.model(outcome.model)
     if alias != entry.serving_alias:
@@ -87,7 +87,7 @@ def _alias_changed(rt: Runtime, outcome: EventOutcome, alias: str) -> EventOutco
 
 
 def _version_created(rt: Runtime, outcome: EventOutcome, version: str) -> EventOutcome:
-    from prodcontrol.checks import run_checks
+    from prodcontrol.control.runs.checks import run_checks
 
     entry = rt.config.model(outcome.model)
     if not _controlled(rt, outcome.model):

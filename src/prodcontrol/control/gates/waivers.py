@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from prodcontrol import actions
+from prodcontrol.control.gates import actions
 from prodcontrol.engine import gates as rules
 from prodcontrol.engine.findings import WaiverView
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError, UsageError
@@ -168,8 +168,8 @@ def _approve_pending_gate(
     A gate covering several findings of a run is approved this way only once every finding it
     covers is waived (or no longer open); until then the other findings still need a decision.
     """
-    from prodcontrol import decisions
-    from prodcontrol import finding_groups as groups
+    from prodcontrol.control.gates import decisions
+    from prodcontrol.control.runs import finding_groups as groups
 
     gates = rt.store.list_gates(model=finding.model)
     gate = groups.gates_by_finding(gates, [finding]).get(finding.id)

@@ -3,7 +3,7 @@
 :func:`build` gathers evidence records from the store, computes
 :mod:`prodcontrol.engine.effectiveness` for the period and the periods before it, ranks the worst
 offenders and derives only the recommendations the numbers support. :func:`render_html` makes
-the page in the site's layout (charts from :mod:`prodcontrol.charts`,
+the page in the site's layout (charts from :mod:`prodcontrol.control.reports.charts`,
 no JavaScript) for leaders and the
 risk team; ``prodcontrol report operating-review`` writes it and ``prodcontrol serve`` shows it.
 :func:`post_weekly_digest` puts a short summary in each tier's risk channel through the outbox.
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prodcontrol import charts
 from prodcontrol.catalog.config import Config
 from prodcontrol.clock import ensure_utc
+from prodcontrol.control.reports import charts
 from prodcontrol.engine.effectiveness import (
     Effectiveness,
     Evidence,

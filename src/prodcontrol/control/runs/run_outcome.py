@@ -1,10 +1,10 @@
 """What a recorded control run sets off, decided inside the run's own transaction.
 
 Every entry point (CLI ``check``, ``run``, ``sweep``, the Prefect flows, the Airflow provider)
-closes a run through :func:`prodcontrol.checks.close_run`, which hands this follow-up to the
-store's ``close_run``: the verdicts, the findings, the run's one gate and its chain's first step
-(with the Approve/Reject buttons each recipient's rights allow, because the gate exists by then)
-commit together. A later run of the same model version joins the version's pending gate; the
+closes a run through :func:`prodcontrol.control.runs.checks.close_run`, which hands this follow-up
+to the store's ``close_run``: the verdicts, the findings, the run's one gate and its chain's first
+step (with the Approve/Reject buttons each recipient's rights allow, because the gate exists by
+then) commit together. A later run of the same model version joins the version's pending gate; the
 database's unique keys refuse a second pending gate per version and a second chain per lead
 finding, so concurrent runs, sweeps and tickers cannot duplicate them.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prodcontrol import decisions, escalation
-from prodcontrol import finding_groups as groups
 from prodcontrol.catalog.schema import TierPolicy
+from prodcontrol.control.escalation import escalation
+from prodcontrol.control.gates import decisions
+from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.evidence.port import FirstStep
 from prodcontrol.evidence.records import ControlRun, Finding, Gate, GateIn, Verdict
 from prodcontrol.runtime import Runtime

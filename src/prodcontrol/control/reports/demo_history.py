@@ -111,8 +111,8 @@ def simulate(
     The last simulated day closes at least two hours before ``end``, so the evidence never runs
     ahead of the real clock the rest of the demo uses.
     """
-    from prodcontrol import escalation
-    from prodcontrol.checks import run_checks
+    from prodcontrol.control.escalation import escalation
+    from prodcontrol.control.runs.checks import run_checks
 
     say = progress or (lambda _message: None)
     report = HistoryReport(days=days)
@@ -148,7 +148,7 @@ def last_morning(end: datetime) -> datetime:
 def _deliver(rt: Runtime) -> None:
     """Send what the outbox holds now, through the runtime's notifier (the outbox file by
     default), as the ticker's sender would."""
-    from prodcontrol.outbox import OutboxSender
+    from prodcontrol.control.escalation.outbox import OutboxSender
 
     sender = OutboxSender(rt.store, rt.notifier, rt.clock, workers=1)
     try:
@@ -185,7 +185,7 @@ def _acknowledge(rt: Runtime, escalation: Any, day: int) -> int:
 
 def _decide_pending(rt: Runtime, clock: SimulatedClock, day: int) -> int:
     """Right holders approve each pending finding gate before it times out, later some days."""
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     done = 0
     for pending in rt.store.list_gates(status="pending"):
@@ -217,7 +217,7 @@ def _decide_pending(rt: Runtime, clock: SimulatedClock, day: int) -> int:
 
 
 def _expire(rt: Runtime) -> list[Any]:
-    from prodcontrol import decisions
+    from prodcontrol.control.gates import decisions
 
     return decisions.expire_due_gates(rt)
 

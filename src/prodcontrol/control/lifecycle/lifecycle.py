@@ -2,8 +2,8 @@
 
 ``promote MODEL VERSION --to pilot|production`` opens a promotion gate only when every owner
 role is assigned and the candidate version's latest control run has no ``fail`` or ``error``;
-approving it moves the serving alias (:func:`prodcontrol.actions.promote`). ``retire MODEL``
-opens a retire gate; approving it removes the aliases and stops the controls, keeping the
+approving it moves the serving alias (:func:`prodcontrol.control.gates.actions.promote`). ``retire
+MODEL`` opens a retire gate; approving it removes the aliases and stops the controls, keeping the
 evidence. The inventory file keeps the declared stage; the stage in force is the declared one
 overridden by the newest applied promote/retire action (:func:`effective_stage`), and the
 orchestration runs controls only where :func:`is_controlled` holds.
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prodcontrol import usecase
 from prodcontrol.catalog.readiness import missing_owner_roles
 from prodcontrol.catalog.types import CONTROLLED_STAGES, Stage
+from prodcontrol.control.lifecycle import usecase
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.evidence.records import Gate

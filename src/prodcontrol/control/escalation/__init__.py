@@ -1,0 +1,1 @@
+"""Escalation chains, reminders, acknowledgement, the messages people get and the outbox sender."""

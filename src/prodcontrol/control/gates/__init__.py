@@ -1,0 +1,1 @@
+"""Decide gates, expire them, queue the actions a decision sets off and apply them; waivers."""

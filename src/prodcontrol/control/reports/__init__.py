@@ -1,0 +1,2 @@
+"""What leaders and auditors read: the operating review, the charts, and the demo's simulated
+history."""
