@@ -435,3 +435,29 @@ def test_the_framework_view_and_the_evidence_pack_carry_them(
     assert any(
         "worst segment clinic=south" in t and result["run_id"] in t for t in text.values()
     ), sorted(text)
+
+
+def test_a_catalog_control_segmenting_by_a_column_the_model_lacks(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A control in your catalog copy with ``params.segments`` judges every model of its tiers
+    by those columns: validate names the model whose data lacks one."""
+    import shutil
+
+    catalog = project.root / "catalog"
+    shutil.copytree(ROOT / "control_catalog", catalog)
+    controls = catalog / "controls.yaml"
+    text = controls.read_text().replace(
+        "params: {metric: auto, mode: relative, calibration: isotonic, min_segment_size: 100}",
+        "params: {metric: auto, calibration: isotonic, segments: [region], min_segment_size: 50}",
+    )
+    assert "segments: [region]" in text
+    controls.write_text(text)
+    settings = project.root / "prodcontrol.toml"
+    settings.write_text(settings.read_text() + f'catalog_dir = "{catalog}"\n')
+    classifier_data(project.data)
+    project.write(classifier_entry(project.name("triage")))
+    errors = _validate_errors(capsys)
+    line = next(e for e in errors if "control 'performance-estimated'" in e)
+    assert line.startswith(str(project.inventory / "models.yaml") + ":")
+    assert "'region' is not in the reference data" in line

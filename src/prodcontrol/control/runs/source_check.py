@@ -100,7 +100,31 @@ def check_sources(
                 problems=problems,
             )
         problems += list(_performance_columns(model.data, found, doc, where, label))
+        problems += list(_control_segments(config, model, found, doc=doc, where=where, label=label))
     return SourceReport(problems, checked, probed, not_probed)
+
+
+def _control_segments(
+    config: Config,
+    model: ModelEntry,
+    found: dict[str, Columns | None],
+    *,
+    doc: YamlDocument,
+    where: Loc,
+    label: str,
+) -> Iterator[Problem]:
+    """Segment columns a control of the model's tier names in ``params.segments`` (the
+    catalog's, shared by every model of the tier) must be in this model's data too."""
+    known = {side: cols for side, cols in found.items() if cols is not None and side in SIDES}
+    for control in config.controls_for(model):
+        named = getattr(getattr(control, "params", None), "segments", None) or []
+        for column in named:
+            missing = [side for side, cols in known.items() if column not in cols.kinds]
+            if missing:
+                what = f"segment column of control '{control.id}' (params.segments)"
+                yield doc.problem(
+                    where, f"{label}.segments", _missing(column, missing, known, what)
+                )
 
 
 def _positions(doc: YamlDocument) -> dict[Any, int]:
