@@ -17,7 +17,14 @@ from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.engine.performance import LossRegressor
 from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.identity.port import IdentityStore
-from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry, Notifier
+from prodcontrol.ports import (
+    DatasetSource,
+    DriftChecker,
+    GenAIEvaluations,
+    MetricSource,
+    ModelRegistry,
+    Notifier,
+)
 from prodcontrol.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -48,6 +55,7 @@ class Runtime:
             "checker",
             "notifier",
             "loss_regressor",
+            "genai",
             "subscribers",
         }
         unknown = set(adapters) - known
@@ -137,6 +145,16 @@ class Runtime:
         from prodcontrol.adapters.mlflow import MlflowAdapter
 
         return MlflowAdapter(self.settings.resolved_tracking_uri)
+
+    @cached_property
+    def genai(self) -> GenAIEvaluations:
+        """MLflow GenAI evaluation results and trace feedback (genai-evaluation controls)."""
+        from prodcontrol.adapters.mlflow import MlflowAdapter
+        from prodcontrol.adapters.mlflow_genai import MlflowGenAIEvaluations
+
+        registry = self.registry
+        shared = registry if isinstance(registry, MlflowAdapter) else None
+        return MlflowGenAIEvaluations(self.settings.resolved_tracking_uri, shared)
 
     @cached_property
     def datasets(self) -> DatasetSource:

@@ -32,6 +32,8 @@ ControlKind = Literal[
     "review_due",
     "value",
     "serving_approval",
+    "genai_evaluation",
+    "incident_reporting",
 ]
 GateMode = Literal["none", "single", "two_person"]
 TimeoutAction = Literal["rollback", "suspend", "accept"]

@@ -40,6 +40,8 @@ from prodcontrol.catalog.schema import (
     DataSpec,
     DriftControl,
     FreshnessControl,
+    GenAIEvaluationControl,
+    IncidentReportingControl,
     ModelEntry,
     OwnershipControl,
     PerformanceControl,
@@ -58,6 +60,8 @@ from prodcontrol.control.runs.serving_approval import approval_of
 from prodcontrol.engine import measures
 from prodcontrol.engine import model_performance as performance
 from prodcontrol.engine.findings import plan_findings
+from prodcontrol.engine.genai import pass_rates
+from prodcontrol.engine.incidents import elapsed_share as measures_incident_share
 from prodcontrol.engine.segments import segment_note
 from prodcontrol.engine.value import measure_value
 from prodcontrol.engine.verdicts import Decided, decide, worst
@@ -314,36 +318,93 @@ def _failed(control: Control, reason: str, *, unreachable: bool = False) -> Cont
 def _measure(rt: Runtime, ctx: RunContext, entry: ModelEntry, control: Control) -> ControlOutcome:
     if isinstance(control, DriftControl | DataQualityControl):
         return _data_control(rt, ctx, entry, control)
-    if isinstance(control, PerformanceControl):
-        return _performance(rt, ctx, entry, control)
-    if isinstance(control, PerformanceEstimatedControl | PerformanceRealizedControl):
-        return _model_performance(rt, ctx, entry, control)
+    if isinstance(
+        control, PerformanceControl | PerformanceEstimatedControl | PerformanceRealizedControl
+    ):
+        return _any_performance(rt, ctx, entry, control)
     if isinstance(control, FreshnessControl):
         return _freshness(rt, ctx, entry, control)
-    if isinstance(control, OwnershipControl | ServingApprovalControl):
+    if isinstance(control, OwnershipControl | ServingApprovalControl | IncidentReportingControl):
         return _governance(rt, ctx, entry, control)
-    return _business(rt, entry, control)
+    if isinstance(control, ValueControl | GenAIEvaluationControl):
+        return _logged_outcomes(rt, ctx, entry, control)
+    return _review_due(rt, entry, control)
 
 
-def _business(
-    rt: Runtime, entry: ModelEntry, control: ValueControl | ReviewDueControl
+def _logged_outcomes(
+    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: ValueControl | GenAIEvaluationControl
 ) -> ControlOutcome:
+    """What MLflow logged about the serving model in use: its KPI, its GenAI evaluations."""
     if isinstance(control, ValueControl):
         return _value_capture(rt, entry, control)
-    return _review_due(rt, entry, control)
+    return _genai_evaluation(rt, ctx, entry, control)
+
+
+def _genai_evaluation(
+    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: GenAIEvaluationControl
+) -> ControlOutcome:
+    """Scorer pass rates of the serving version's evaluations and traces over the window."""
+    if entry.genai is None:
+        return ControlOutcome(
+            control_id=control.id,
+            kind=control.kind,
+            not_applicable=f"model '{entry.name}' declares no genai: section in models.yaml "
+            "(not a generative model)",
+        )
+    version = _serving(ctx)
+    until = rt.clock.now()
+    since = until - control.params.window
+    found = rt.genai.assessments(
+        version,
+        experiment=entry.genai.experiment,
+        since=since,
+        until=until,
+        names=list(control.params.scorers),
+    )
+    value, details, error = pass_rates(found.items, control.params, since=since, until=until)
+    details |= {
+        "model_id": found.model_id,
+        "experiment_id": found.experiment_id,
+        "traces_in_window": found.traces,
+        "serving_version": version.version,
+    }
+    return ControlOutcome(
+        control_id=control.id, kind=control.kind, value=value, error=error, details=details
+    )
 
 
 def _governance(
     rt: Runtime,
     ctx: RunContext,
     entry: ModelEntry,
-    control: OwnershipControl | ServingApprovalControl,
+    control: OwnershipControl | ServingApprovalControl | IncidentReportingControl,
 ) -> ControlOutcome:
-    """Ownership before deployment, and deployment only through the gates."""
+    """Ownership before deployment, deployment only through the gates, incidents reported."""
     if isinstance(control, OwnershipControl):
         missing = measures.missing_owners(entry, list(control.params.roles))
         return _value(control, float(len(missing)), missing_roles=missing)
+    if isinstance(control, IncidentReportingControl):
+        return _incident_reporting(rt, entry, control)
     return _serving_approval(rt, ctx, control)
+
+
+def _incident_reporting(
+    rt: Runtime, entry: ModelEntry, control: IncidentReportingControl
+) -> ControlOutcome:
+    """The open serious incident closest to (or past) its Art. 73 deadline without a report."""
+    from prodcontrol.control.lifecycle import incidents
+
+    now = rt.clock.now()
+    waiting = [v for v in incidents.list_incidents(rt, entry.name) if v.status == "open"]
+    shares = {v.id: measures_incident_share(v.aware_at, v.deadline, now) for v in waiting}
+    worst = max(shares, key=lambda i: shares[i], default=None)
+    return _value(
+        control,
+        shares[worst] if worst else 0.0,
+        unreported=sorted(shares),
+        worst_incident=worst,
+        deadline=next((v.deadline.isoformat() for v in waiting if v.id == worst), None),
+    )
 
 
 def _serving_approval(
@@ -491,6 +552,18 @@ def _performance(
         serving_version=version.version,
         mode=control.params.mode,
     )
+
+
+def _any_performance(
+    rt: Runtime,
+    ctx: RunContext,
+    entry: ModelEntry,
+    control: PerformanceControl | PerformanceEstimatedControl | PerformanceRealizedControl,
+) -> ControlOutcome:
+    """MLflow's logged metric against the baseline, or the metric on the data it scored."""
+    if isinstance(control, PerformanceControl):
+        return _performance(rt, ctx, entry, control)
+    return _model_performance(rt, ctx, entry, control)
 
 
 def _model_performance(
