@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         description="CIDRs of the proxies whose web_auth_header is believed; empty: ignored",
     )
     prefect_ui_url: str | None = None
+    organisation: str | None = Field(
+        None, description="the provider's or deployer's name, for serious-incident reports"
+    )
     smtp_host: str | None = Field(None, description="SMTP relay for e-mail escalations")
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_from: str | None = Field(None, description="From: address of escalation e-mails")
@@ -87,6 +90,11 @@ class Settings(BaseSettings):
     )
     evidence_anchor_file: Path | None = Field(
         None, description="JSON-lines anchor file, on storage the database operator cannot write"
+    )
+    evidence_anchor_scope: str | None = Field(
+        None,
+        description="the name this store's anchors carry in a shared MLflow (default: the "
+        "evidence database URL without its password); keep it when the database moves",
     )
     evidence_anchor_interval_s: int = Field(
         3600, ge=0, description="at most one automatic anchor per this many seconds (0: every run)"
