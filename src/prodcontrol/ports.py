@@ -114,6 +114,45 @@ class ModelRegistry(Protocol):
         ...
 
 
+class Assessment(Record):
+    """One scorer's feedback on one trace (an MLflow GenAI ``Feedback``)."""
+
+    trace_id: str
+    name: str
+    value: bool | float | str | None = None
+    error: str | None = Field(None, description="the scorer failed on this trace")
+    at: datetime
+    evaluation_run: str | None = Field(
+        None, description="the mlflow.genai.evaluate run it came from; None: a served trace"
+    )
+    source_type: str = ""
+
+
+class Assessments(Record):
+    """The assessments of the traces MLflow links to one model version, in a window."""
+
+    model_id: str = Field(description="the MLflow LoggedModel the version was registered from")
+    experiment_id: str
+    traces: int
+    evaluation_runs: list[str] = Field(default_factory=list)
+    items: list[Assessment] = Field(default_factory=list)
+
+
+@runtime_checkable
+class GenAIEvaluations(Protocol):
+    """Reads GenAI evaluation results and trace feedback (MLflow 3) for a model version."""
+
+    def assessments(
+        self,
+        version: ModelVersionRef,
+        *,
+        experiment: str | None,
+        since: datetime,
+        until: datetime,
+        names: list[str],
+    ) -> Assessments: ...
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -289,6 +328,8 @@ class AnchorSink(Protocol):
 __all__ = [
     "AnchorSink",
     "ArtifactFile",
+    "Assessment",
+    "Assessments",
     "Baseline",
     "Clock",
     "ControlRunSummary",
@@ -297,6 +338,7 @@ __all__ = [
     "Delivery",
     "DriftChecker",
     "EvidenceStore",
+    "GenAIEvaluations",
     "Measurement",
     "MetricPoint",
     "MetricSource",

@@ -16,7 +16,14 @@ from prodcontrol.catalog.validate import load_config
 from prodcontrol.clock import Clock, SystemClock
 from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.identity.port import IdentityStore
-from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry, Notifier
+from prodcontrol.ports import (
+    DatasetSource,
+    DriftChecker,
+    GenAIEvaluations,
+    MetricSource,
+    ModelRegistry,
+    Notifier,
+)
 from prodcontrol.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -46,6 +53,7 @@ class Runtime:
             "datasets",
             "checker",
             "notifier",
+            "genai",
             "subscribers",
         }
         unknown = set(adapters) - known
@@ -135,6 +143,16 @@ class Runtime:
         from prodcontrol.adapters.mlflow import MlflowAdapter
 
         return MlflowAdapter(self.settings.resolved_tracking_uri)
+
+    @cached_property
+    def genai(self) -> GenAIEvaluations:
+        """MLflow GenAI evaluation results and trace feedback (genai-evaluation controls)."""
+        from prodcontrol.adapters.mlflow import MlflowAdapter
+        from prodcontrol.adapters.mlflow_genai import MlflowGenAIEvaluations
+
+        registry = self.registry
+        shared = registry if isinstance(registry, MlflowAdapter) else None
+        return MlflowGenAIEvaluations(self.settings.resolved_tracking_uri, shared)
 
     @cached_property
     def datasets(self) -> DatasetSource:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,72 @@ def test_check_table_and_unknown_model(
     assert "unknown model 'no-such-model'" in err and "fraud-detector" in err
     assert run(["check", "pricing-experiment"]) == 2
     assert "experimentation" in capsys.readouterr().err
+
+
+@pytest.fixture
+def own_mlflow(tmp_path: Path) -> Iterator[str]:
+    """A fresh ``mlflow server`` of its own: the session one holds other stores' anchors."""
+    from conftest import MlflowServer
+
+    server = MlflowServer(tmp_path / "mlflow")
+    (tmp_path / "mlflow").mkdir()
+    server.start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+def test_the_genai_example_inventory_checks_end_to_end(
+    own_mlflow: str,
+    check_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """examples/genai as its README says: seed MLflow with the script, validate, check,
+    then find it in the framework view and the evidence pack."""
+    import subprocess
+    import sys
+
+    mlflow_uri = own_mlflow
+
+    seeded = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "genai" / "seed_mlflow.py"), mlflow_uri],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    monkeypatch.setenv("PRODCONTROL_MLFLOW_TRACKING_URI", mlflow_uri)
+    monkeypatch.setenv("PRODCONTROL_INVENTORY_DIR", str(ROOT / "examples" / "genai"))
+    assert run(["validate"]) == 0
+    capsys.readouterr()
+    code = run(["check", "support-assistant", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    verdicts = {v["control"]: v for v in result["verdicts"]}
+    assert (verdicts["genai-groundedness"]["verdict"], verdicts["genai-groundedness"]["value"]) == (
+        "warn",
+        35 / 40,
+    )
+    assert (verdicts["genai-safety"]["verdict"], verdicts["genai-safety"]["value"]) == ("pass", 1.0)
+    assert verdicts["performance-vs-baseline"]["verdict"] == "pass"
+    assert code == result["exit_code"] and {f["control"] for f in result["findings"]} >= {
+        "genai-groundedness"
+    }
+
+    # the framework view and the evidence pack carry the GenAI controls and their clauses
+    capsys.readouterr()
+    assert run(["evidence", "frameworks", "--framework", "nist-ai-rmf", "--json"]) == 0
+    rows = {r["clause"]: r for r in json.loads(capsys.readouterr().out)}
+    assert "genai-safety" in rows["MEASURE-2.6"]["controls"]
+    assert rows["MEASURE-2.6"]["outcome"] == "pass" and not rows["MEASURE-2.6"]["gap"]
+    assert rows["MEASURE-2.5"]["outcome"] == "warn"
+    pack = check_env / "pack.zip"
+    assert run(["evidence", "export", "--out", str(pack), "--json"]) == 0
+    import zipfile
+
+    with zipfile.ZipFile(pack) as archive:
+        index = archive.read("index.html").decode()
+    for text in ("genai-groundedness", "genai-safety", "MEASURE-2.6", "support-assistant"):
+        assert text in index, text

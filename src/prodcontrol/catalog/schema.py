@@ -137,6 +137,25 @@ class ServingApprovalParams(Strict):
     ``prodcontrol.approved=true`` tag and no approved promotion gate), else 0."""
 
 
+class GenAIEvaluationParams(Strict):
+    """Pass rates of MLflow GenAI scorers on the serving version's traces over a window.
+
+    The value is the lowest pass rate among ``scorers`` (1.0 = every assessment passed), so
+    its thresholds are ``lower_is_worse``. An assessment passes when its value is ``true``,
+    ``yes`` or ``pass`` (MLflow's categorical ratings), or a number at least ``pass_at``.
+    ``source`` picks the traces: those of ``mlflow.genai.evaluate`` runs (``evaluations``),
+    production traces with feedback (``traces``), or both (``all``). Fewer than
+    ``min_assessments`` assessments of a scorer in the window is an ``error``: a model nobody
+    evaluated is not a model that passed.
+    """
+
+    scorers: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    window: Duration = timedelta(days=7)
+    source: Literal["all", "evaluations", "traces"] = "all"
+    pass_at: float = 0.5
+    min_assessments: PositiveInt = 1
+
+
 class ControlBase(Strict):
     id: Slug
     title: str
@@ -186,6 +205,32 @@ class ServingApprovalControl(ControlBase):
     params: ServingApprovalParams = ServingApprovalParams()
 
 
+class GenAIEvaluationControl(ControlBase):
+    kind: Literal["genai_evaluation"]
+    params: GenAIEvaluationParams
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pass_rates_are_lower_is_worse(cls, data: object) -> object:
+        """Thresholds without a direction read as ``lower_is_worse``: this is a pass rate."""
+        limits = data.get("thresholds") if isinstance(data, dict) else None
+        if isinstance(data, dict) and isinstance(limits, dict) and "direction" not in limits:
+            return data | {"thresholds": limits | {"direction": "lower_is_worse"}}
+        return data
+
+    @model_validator(mode="after")
+    def _pass_rate_thresholds(self) -> GenAIEvaluationControl:
+        limits = self.thresholds
+        if limits.direction != "lower_is_worse":
+            raise ValueError(
+                "a genai_evaluation control measures a pass rate, where lower is worse: set "
+                "thresholds.direction: lower_is_worse (e.g. {warn: 0.95, fail: 0.9})"
+            )
+        if max(limits.fail, limits.warn or 0.0) > 1:
+            raise ValueError("pass-rate thresholds are shares between 0 and 1, e.g. fail: 0.9")
+        return self
+
+
 Control = Annotated[
     DriftControl
     | DataQualityControl
@@ -194,7 +239,8 @@ Control = Annotated[
     | OwnershipControl
     | ReviewDueControl
     | ValueControl
-    | ServingApprovalControl,
+    | ServingApprovalControl
+    | GenAIEvaluationControl,
     Field(discriminator="kind"),
 ]
 
@@ -470,6 +516,19 @@ class UseCase(Strict):
     tier_requested: Slug
 
 
+class GenAISpec(Strict):
+    """Where a generative model's evaluations live in MLflow.
+
+    The serving version is linked to its MLflow LoggedModel (the version's ``model_id``, or
+    the ``models:/m-...`` source it was registered from); the genai-evaluation controls read
+    the traces MLflow links to that LoggedModel (``mlflow.genai.evaluate(model_id=...)``,
+    ``mlflow.set_active_model(model_id=...)``). ``experiment`` (a name) is where they are
+    logged; ``None`` is the LoggedModel's own experiment.
+    """
+
+    experiment: Annotated[str, Field(min_length=1)] | None = None
+
+
 class ModelEntry(Strict):
     name: Annotated[str, Field(min_length=1)]
     description: str = ""
@@ -481,6 +540,7 @@ class ModelEntry(Strict):
     baseline: Baseline | None = None
     last_review: date | None = None
     use_case: UseCase | None = None
+    genai: GenAISpec | None = None
 
 
 class ModelsFile(Strict):

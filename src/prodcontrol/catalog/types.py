@@ -32,6 +32,7 @@ ControlKind = Literal[
     "review_due",
     "value",
     "serving_approval",
+    "genai_evaluation",
 ]
 GateMode = Literal["none", "single", "two_person"]
 TimeoutAction = Literal["rollback", "suspend", "accept"]

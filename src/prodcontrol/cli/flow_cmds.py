@@ -265,6 +265,13 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
     project_dir: Annotated[
         Path, typer.Option("--project-dir", help="Directory with flows/ that workers run.")
     ] = Path("."),
+    shards: Annotated[
+        int,
+        typer.Option(
+            "--shards",
+            help="Split each tier's sweep into N flow runs that the pool's workers share.",
+        ),
+    ] = 1,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
@@ -281,7 +288,7 @@ def deploy(  # noqa: PLR0917 - typer maps each parameter to an option
 
     ref = _ref(catalog, inventory)
     rt = resolve(ref)
-    specs = deployments.deployment_specs(rt, ref)
+    specs = deployments.deployment_specs(rt, ref, shards=shards)
     rows = [
         {"deployment": s.name, "cron": s.cron, "timezone": s.timezone, "entrypoint": s.entrypoint}
         for s in specs

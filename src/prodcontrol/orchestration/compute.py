@@ -1,8 +1,9 @@
-"""Where a control's measurement runs: in the task's thread, or in a pool of worker processes.
+"""Where a model's control run happens: in the task's thread, or in a pool of worker processes.
 
 Drift and data-quality checks are CPU-bound Python (pandas, SciPy, Evidently): threads share one
 core. A sweep therefore keeps Prefect's task runs in threads in the flow process, where each one
-mostly waits on the API, and sends the measurement itself to a process pool with one worker per
+mostly waits on the API, and sends the model's whole run (open, measure, its one report, record:
+:func:`prodcontrol.orchestration.model_run.record_model`) to a process pool with one worker per
 core. That uses every core for the checks and keeps Prefect's per-task cost (its API calls)
 overlapped with them, which a task runner that runs each task run in another process does not
 (``DaskTaskRunner`` with processes: 0.15-0.3 s per trivial task run here; bench/README.md).
@@ -11,6 +12,7 @@ overlapped with them, which a task runner that runs each task run in another pro
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -18,21 +20,48 @@ from typing import Any
 
 from prodcontrol.orchestration.runtimes import RuntimeRef, resolve
 
+log = logging.getLogger(__name__)
 _pools: dict[int, ProcessPoolExecutor] = {}
 _lock = threading.Lock()
 
 
-def measure(ref: RuntimeRef, ctx: Any, control_id: str, processes: int) -> Any:
-    """``checks.measure_control`` for one control, in a worker process when ``processes > 1``."""
+def record(
+    ref: RuntimeRef,
+    model: str,
+    *,
+    key: str,
+    flow_run_id: str | None,
+    retry_delays: list[float],
+    processes: int,
+) -> Any:
+    """``model_run.record_model`` in a worker process when ``processes > 1``, else here.
+
+    Whatever it raises comes back as a ``ModelRunFailed`` naming the error (an exception of
+    another type may not survive the way back from a worker process).
+    """
+    args = (ref.model_dump(), model, key, flow_run_id, retry_delays)
     if processes > 1 and ref.crosses_processes:
-        return pool(processes).submit(_measure_here, ref.model_dump(), ctx, control_id).result()
-    return _measure_here(ref.model_dump(), ctx, control_id)
+        return pool(processes).submit(_record_here, *args).result()
+    return _record_here(*args)
 
 
-def _measure_here(ref: dict[str, Any], ctx: Any, control_id: str) -> Any:
-    from prodcontrol.control.runs import checks
+def _record_here(
+    ref: dict[str, Any], model: str, key: str, flow_run_id: str | None, delays: list[float]
+) -> Any:
+    from prodcontrol.orchestration.model_run import ModelRunFailed, record_model
 
-    return checks.measure_control(resolve(ref), ctx, control_id)
+    try:
+        return record_model(
+            resolve(ref), model, key=key, flow_run_id=flow_run_id, retry_delays=delays
+        )
+    except ModelRunFailed:
+        raise
+    except Exception as exc:
+        log.exception("the control run of %s could not be done", model)
+        code = getattr(exc, "exit_code", 1)
+        raise ModelRunFailed(
+            f"{type(exc).__name__}: {exc}", code if isinstance(code, int) else 1
+        ) from None
 
 
 def pool(processes: int) -> ProcessPoolExecutor:

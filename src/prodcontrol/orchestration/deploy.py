@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from prodcontrol.errors import UsageError
 from prodcontrol.orchestration.digest import DIGEST_CRON, DIGEST_NAME
 from prodcontrol.orchestration.runtimes import RuntimeRef
 from prodcontrol.runtime import Runtime
@@ -43,11 +44,16 @@ def tier_entrypoint(tier: str) -> str:
     return f"flows/{tier}_tier.py:{tier}_tier_controls"
 
 
-def deployment_specs(rt: Runtime, runtime: RuntimeRef) -> list[DeploymentSpec]:
+def deployment_specs(rt: Runtime, runtime: RuntimeRef, *, shards: int = 1) -> list[DeploymentSpec]:
     """A sweep deployment per tier (its cron and timezone from tiers.yaml), plus the ticker.
 
     Each carries the non-secret settings as job variables and names its evidence database.
+    ``shards > 1``: each tier's sweep is split into that many flow runs for the pool's workers
+    (:mod:`.shards`).
     """
+    if shards < 1:
+        raise UsageError(f"--shards {shards}: give 1 (one flow run per sweep) or more")
+    split = {"shards": shards} if shards > 1 else {}
     from prodcontrol.orchestration.deployment_settings import database_label, job_env
 
     ref = runtime.model_copy(update={"database": database_label(rt.settings)}).model_dump(
@@ -61,7 +67,7 @@ def deployment_specs(rt: Runtime, runtime: RuntimeRef) -> list[DeploymentSpec]:
             entrypoint=tier_entrypoint(tier),
             cron=policy.schedule,
             timezone=policy.timezone,
-            parameters={"tier": tier, "runtime": ref, "wait_for_gates": True},
+            parameters={"tier": tier, "runtime": ref, "wait_for_gates": True} | split,
             description=f"{policy.title}: controls of every pilot/production {tier}-tier model",
             job_variables=job_variables,
         )

@@ -1,11 +1,17 @@
 """The Prefect flows: one model's tier controls, a tier's fleet sweep, and the escalation ticker.
 
-Each model's run is a small chain of tasks, named so the Prefect UI reads like the evidence:
-``open <model>`` (starts the control run in the evidence store under an idempotency key),
-``<model> · <control>`` per control (retried with backoff while an outside system is
-unreachable; the last attempt records the ``error`` verdict) and ``record <model>`` (verdicts,
-findings, escalations in one store transaction, then the gates the tier's policy asks for).
-The flow then waits on those gates (:mod:`.gate_wait`).
+Each model's control run is one task, named after the model (``model-0042``): it opens the run
+in the evidence store under an idempotency key, measures every control of the tier on data
+loaded once (a control whose outside system did not answer is measured again with backoff; the
+last attempt records the ``error`` verdict), renders the run's one report and records verdicts,
+findings, the gate and the escalation's first step in one store transaction
+(:mod:`.model_run`). In a sweep the work runs in one measurement process per core
+(:mod:`.compute`). The flow then waits on the gates (:mod:`.gate_wait`).
+
+A tier's sweep can be split over the work pool's workers: ``shards=N`` on its deployment makes
+the flow run start N-1 flow runs of the same deployment, each for every N-th model, which any
+worker of the pool picks up (:mod:`.shards`); the first flow run does its own share and reports
+the whole slot.
 
 Restarting a flow after a crash records nothing twice: the control run is keyed by the flow run
 (``run``) or by the tier's schedule slot (``sweep``), so a second attempt finds the run it
@@ -23,17 +29,27 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
-from prefect.futures import PrefectFuture, wait
+from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.schema import ModelEntry
-from prodcontrol.control.runs.checks import ControlOutcome, RunContext, result_of
+from prodcontrol.control.runs.checks import CheckResult
+from prodcontrol.errors import UsageError
 from prodcontrol.orchestration import compute, outcome
+from prodcontrol.orchestration import shards as sharding
 from prodcontrol.orchestration.gate_wait import SHORT_WAIT_S, wait_for_gate
+from prodcontrol.orchestration.model_run import (
+    ModelResult,
+    ModelRun,
+    ModelRunFailed,
+    open_gates,
+    summarize,
+)
 from prodcontrol.orchestration.runtimes import RuntimeRef, resolve
 from prodcontrol.runtime import Runtime
+
+__all__ = ["ModelResult", "SweepReport", "open_gates", "summarize"]
 
 log = logging.getLogger(__name__)
 
@@ -45,30 +61,6 @@ RETRY_DELAY_S = 2.0
 def retry_delays(first_s: float) -> list[float]:
     """Exponential backoff: ``first_s`` then four times that."""
     return [first_s * 4**i for i in range(RETRIES)]
-
-
-class TransientControlError(Exception):
-    """An outside system did not answer; Prefect retries the task, the last attempt records it."""
-
-
-class ModelResult(BaseModel):
-    """What one model's control run ended with, read back from the evidence store."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model: str
-    tier: str
-    status: str = Field(description="recorded, resumed, already recorded, or failed")
-    run_id: str | None = None
-    model_version: str | None = None
-    verdicts: dict[str, str] = Field(default_factory=dict)
-    findings: int = 0
-    blocking: int = 0
-    open_blocking: int = Field(0, description="blocking findings still open (not accepted)")
-    gates: list[str] = Field(default_factory=list)
-    gate_status: dict[str, str] = Field(default_factory=dict)
-    exit_code: int = 0
-    error: str | None = None
 
 
 class SweepReport(BaseModel):
@@ -106,218 +98,65 @@ def flow_run_key(flow_run_id: str, model: str) -> str:
     return f"prefect:{flow_run_id}:{model}"
 
 
-# --------------------------------------------------------------------------- tasks
+# --------------------------------------------------------------------------- the model task
 
 
-def _only_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only when an outside system did not answer; a bug fails at once."""
-    del task, task_run
-    try:
-        state.result()
-    except TransientControlError:
-        return True
-    except Exception:
-        return False
-    return False
+@task(name="model-controls", task_run_name="{model}", cache_policy=NO_CACHE)
+def model_task(
+    runtime: RuntimeRef,
+    model: str,
+    *,
+    key: str,
+    flow_run_id: str | None,
+    processes: int = 0,
+    retry_delay_s: float = RETRY_DELAY_S,
+) -> ModelResult:
+    """One model's control run (:func:`.model_run.record_model`: open, every control of its
+    tier on data loaded once, its one report, record), in a measurement worker process when
+    ``processes > 1``; then its table artifact and events in Prefect.
 
-
-@task(name="open-run", task_run_name="open {model}", cache_policy=NO_CACHE)
-def open_run_task(
-    runtime: RuntimeRef, model: str, idempotency_key: str, flow_run_id: str | None
-) -> Any:
-    from prodcontrol.control.runs import checks
-
-    return checks.open_run(
-        resolve(runtime),
-        model,
-        trigger="prefect",
-        idempotency_key=idempotency_key,
-        flow_run_id=flow_run_id,
-    )
-
-
-@task(
-    name="measure-control",
-    task_run_name="{model} · {control_id}",
-    cache_policy=NO_CACHE,
-    retries=RETRIES,
-    retry_delay_seconds=retry_delays(RETRY_DELAY_S),
-    retry_condition_fn=_only_transient,
-)
-def measure_task(
-    runtime: RuntimeRef, ctx: Any, model: str, control_id: str, processes: int = 0
-) -> Any:
-    """One control; ``None`` when the run was already recorded by an earlier attempt."""
-    if ctx.already_finished:
-        return None
-    context = TaskRunContext.get()
-    if context is not None and context.task_run.run_count > 1:
-        # the run caches loaded data, failures included: a retry must load again
-        ctx = RunContext.model_validate(ctx.model_dump())
-    outcome: ControlOutcome = compute.measure(runtime, ctx, control_id, processes)
-    last = context is None or context.task_run.run_count > context.task.retries
-    if outcome.unreachable and not last:
-        raise TransientControlError(f"{model} · {control_id}: {outcome.error}")
-    return outcome
-
-
-@task(name="record-run", task_run_name="record {model}", cache_policy=NO_CACHE)
-def close_run_task(
-    runtime: RuntimeRef, ctx: Any, model: str, outcomes: list[Any], flow_run_id: str | None
-) -> list[str]:
-    """Record the run, its gate and its chain's first step in one transaction.
-
-    If an earlier attempt already recorded the run, its gate is adopted (never opened twice)
-    and a chain still missing is started. Returns the gate ids.
+    Raises :class:`.model_run.ModelRunFailed` when the run could not be done: the task fails,
+    the model's row says why, the other models go on.
     """
-    from prodcontrol.control.escalation import escalation
-    from prodcontrol.control.runs import checks
+    run: ModelRun = compute.record(
+        runtime,
+        model,
+        key=key,
+        flow_run_id=flow_run_id,
+        retry_delays=retry_delays(retry_delay_s),
+        processes=processes,
+    )
+    if run.recorded_now:
+        _show_in_prefect(resolve(runtime), run.check, run.result.gates)
+    return run.result
 
-    rt = resolve(runtime)
-    if not ctx.already_finished:
-        result = checks.close_run(rt, ctx, [o for o in outcomes if o is not None])
-        gates = [result.gate_id] if result.gate_id else []
-        _show_in_prefect(rt, str(ctx.run_id), gates)
-        return gates
-    gates = open_gates(rt, model, str(ctx.run_id), flow_run_id)  # a run recorded alone
-    escalation.after_run(rt, ctx.run_id)  # starts only the chain still missing
-    return gates
 
-
-def _show_in_prefect(rt: Runtime, run_id: str, gates: list[str]) -> None:
+def _show_in_prefect(rt: Runtime, check: CheckResult, gates: list[str]) -> None:
     """The run's table artifact and its events; a Prefect hiccup never loses the evidence."""
     try:
-        outcome.publish_run_table(rt, run_id)
-        outcome.emit_findings_opened(result_of(rt, run_id))
+        outcome.publish_run_table(rt, check)
+        outcome.emit_findings_opened(check)
         for gate_id in gates:
             outcome.emit_gate(rt.store.get_gate(gate_id), "prodcontrol.gate.opened")
     except Exception as exc:  # the store is the source of truth; the UI is a view of it
-        log.warning("could not show run %s in Prefect: %s", run_id, exc)
+        log.warning("could not show run %s in Prefect: %s", check.run_id, exc)
 
 
-def open_gates(rt: Runtime, model: str, run_id: str, flow_run_id: str | None) -> list[str]:
-    """Open (or adopt) the one gate covering the run's blocking findings, when the tier gates.
-
-    One run, one gate: its ``finding_id`` is the worst finding and its context lists them all.
-    A still-pending gate of the same model version (an earlier run's) is adopted instead.
-    """
-    from prodcontrol.control.gates import decisions
-    from prodcontrol.control.runs.finding_groups import worst_first
-
-    entry = rt.config.model(model)
-    if rt.config.tier(entry).gate.mode == "none":
-        return []
-    findings = worst_first(
-        f
-        for f in rt.store.list_findings(model=model)
-        if f.run_id == run_id and f.blocking and f.status == "open"
-    )
-    if not findings:
-        return []
-    gate = decisions.open_finding_gate(
-        rt, findings[0], entry.tier, flow_run_id=flow_run_id, findings=findings
-    )
-    return [gate.id]
-
-
-# --------------------------------------------------------------------------- one model's chain
-
-
-class _Chain:
-    """The futures of one model's run, submitted up front so models proceed independently."""
-
-    def __init__(
-        self,
-        *,
-        runtime: RuntimeRef,
-        entry: ModelEntry,
-        control_ids: Sequence[str],
-        key: str,
-        flow_run_id: str | None,
-        processes: int,
-        retry_delay_s: float,
-    ) -> None:
-        self.entry = entry
-        self.flow_run_id = flow_run_id
-        self.opened = open_run_task.submit(runtime, entry.name, key, flow_run_id)
-        measure = measure_task.with_options(retry_delay_seconds=retry_delays(retry_delay_s))
-        measured = [
-            measure.submit(runtime, self.opened, entry.name, cid, processes) for cid in control_ids
-        ]
-        self.closed = close_run_task.submit(runtime, self.opened, entry.name, measured, flow_run_id)
-        self.futures: list[PrefectFuture[Any]] = [self.opened, *measured, self.closed]
-
-    def result(self, rt: Runtime) -> ModelResult:
-        for future in self.futures:
-            state = future.state
-            if state.is_failed() or state.is_crashed() or state.is_cancelled():
-                return ModelResult(
-                    model=self.entry.name,
-                    tier=self.entry.tier,
-                    status="failed",
-                    exit_code=_exit_code_of(state),
-                    error=_error_of(state),
-                )
-        return summarize(
-            rt, self.entry, self.opened.result(), self.closed.result(), self.flow_run_id
-        )
-
-
-def _error_of(state: Any) -> str:
+def _failed(entry: ModelEntry, state: Any) -> ModelResult:
     try:
         state.result()
+    except ModelRunFailed as exc:
+        error, code = exc.message, exc.exit_code
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return str(state.message or state.name)
-
-
-def _exit_code_of(state: Any) -> int:
-    try:
-        state.result()
-    except Exception as exc:
-        return int(getattr(exc, "exit_code", 1))
-    return 1
-
-
-def summarize(
-    rt: Runtime,
-    entry: ModelEntry,
-    ctx: RunContext,
-    gates: list[str],
-    flow_run_id: str | None = None,
-) -> ModelResult:
-    """The model's result as the evidence store holds it (the source of truth).
-
-    A run recorded by an earlier attempt of this same flow run (a restart after a crash or a
-    suspend) is ``resumed``; one recorded by another flow run (the same cron slot, run again) is
-    ``already recorded``.
-    """
-    from prodcontrol.control.runs.checks import result_of
-
-    result = result_of(rt, ctx.run_id)
-    status = "recorded"
-    if ctx.already_finished:
-        earlier = rt.store.get_run(str(ctx.run_id)).flow_run_id
-        same = flow_run_id is not None and earlier == flow_run_id
-        status = "resumed" if same else "already recorded"
+        error, code = f"{type(exc).__name__}: {exc}", int(getattr(exc, "exit_code", 1))
+    else:
+        error, code = str(state.message or state.name), 1
     return ModelResult(
-        model=entry.name,
-        tier=entry.tier,
-        status=status,
-        run_id=result.run_id,
-        model_version=result.version,
-        verdicts={v.control: v.verdict for v in result.verdicts},
-        findings=len(result.findings),
-        blocking=sum(f.blocking for f in result.findings),
-        open_blocking=sum(f.blocking and f.status == "open" for f in result.findings),
-        gates=gates,
-        gate_status={g: rt.store.get_gate(g).status for g in gates},
-        exit_code=result.exit_code,
+        model=entry.name, tier=entry.tier, status="failed", exit_code=code, error=error
     )
 
 
-def _run_chains(
-    rt: Runtime,
+def _run_models(
     runtime: RuntimeRef,
     *,
     entries: Sequence[ModelEntry],
@@ -326,25 +165,29 @@ def _run_chains(
     processes: int,
     retry_delay_s: float,
 ) -> list[ModelResult]:
+    """One task per model, submitted up front so models proceed independently."""
     if processes > 1:
         compute.warm_up(runtime, processes)
-    chains = []
-    for entry in entries:
-        controls = [c.id for c in rt.config.controls_for(entry)]
-        key = keys[entry.name]
-        chains.append(
-            _Chain(
-                runtime=runtime,
-                entry=entry,
-                control_ids=controls,
-                key=key,
-                flow_run_id=flow_run_id,
-                processes=processes,
-                retry_delay_s=retry_delay_s,
-            )
+    futures = [
+        model_task.submit(
+            runtime,
+            entry.name,
+            key=keys[entry.name],
+            flow_run_id=flow_run_id,
+            processes=processes,
+            retry_delay_s=retry_delay_s,
         )
-    wait([f for chain in chains for f in chain.futures])
-    return [chain.result(rt) for chain in chains]
+        for entry in entries
+    ]
+    wait(futures)
+    results = []
+    for entry, future in zip(entries, futures, strict=True):
+        state = future.state
+        if state.is_failed() or state.is_crashed() or state.is_cancelled():
+            results.append(_failed(entry, state))
+        else:
+            results.append(future.result())
+    return results
 
 
 def _wait_for_gates(
@@ -401,8 +244,7 @@ def control_flow(
     entry = rt.config.model(model)
     flow_run_id = _current_flow_run_id()
     key = idempotency_key or flow_run_key(flow_run_id or "local", model)
-    [result] = _run_chains(
-        rt,
+    [result] = _run_models(
         ref,
         entries=[entry],
         keys={model: key},
@@ -422,9 +264,19 @@ def run_control(model: str, **options: Any) -> ModelResult:
     return result
 
 
+def sweep_run_name() -> str:
+    """``sweep high``; a shard of a split sweep: ``sweep high, shard 2/2``."""
+    from prefect.runtime import flow_run
+
+    parameters = flow_run.parameters
+    name = f"sweep {parameters.get('tier')}"
+    shard, shards = parameters.get("shard"), parameters.get("shards") or 1
+    return name if shard is None else f"{name}, shard {int(shard) + 1}/{shards}"
+
+
 @flow(
     name="prodcontrol-sweep",
-    flow_run_name="sweep {tier}",
+    flow_run_name=sweep_run_name,
     task_runner=thread_runner(default_processes()),
     validate_parameters=True,
 )
@@ -437,8 +289,17 @@ def sweep_flow(
     slot: str | None = None,
     short_wait_s: float = SHORT_WAIT_S,
     retry_delay_s: float = RETRY_DELAY_S,
+    shards: int = 1,
+    shard: int | None = None,
+    shard_stall_s: float = sharding.STALL_S,
 ) -> Any:
     """Every pilot/production model of ``tier`` (or of every tier) due in this schedule slot.
+
+    ``shards=N`` (from a deployment on a work pool): this flow run does every N-th model and
+    starts N-1 flow runs of its deployment for the others (``shard=1..N-1``), which the pool's
+    workers pick up; it then reports the whole slot, a shard that stops making progress for
+    ``shard_stall_s`` seconds (its worker killed) reported as failed models, which the slot's
+    next run records.
 
     Ends in a named state (:mod:`.outcome`) whose result is the SweepReport; :func:`run_sweep`
     returns the report whatever the outcome.
@@ -450,19 +311,40 @@ def sweep_flow(
     rt = resolve(ref)
     procs = default_processes() if processes is None else processes
     entries = rt.config.controlled_models(tier)
+    if shards < 1 or (shard is not None and not 0 <= shard < shards):
+        raise UsageError(f"shard {shard} of {shards}: give 0 <= shard < shards, shards >= 1")
+    if shards > 1 and tier is None:
+        raise UsageError("a sweep split over workers (shards > 1) is one tier's: give the tier")
     slots = {t: slot or schedule_slot(rt, t) for t in {e.tier for e in entries}}
     keys = {e.name: sweep_key(e.tier, slots[e.tier], e.name) for e in entries}
     flow_run_id = _current_flow_run_id()
-    results = _run_chains(
-        rt,
+    helpers: list[sharding.Shard] = []
+    mine = list(entries)
+    if shards > 1:
+        mine = list(entries[(shard or 0) :: shards])
+        if shard is None:  # the first flow run: start the others on the work pool
+            helpers = sharding.start(
+                tier=str(tier),
+                slot=slots.get(str(tier)),
+                entries=entries,
+                count=shards,
+                parent=flow_run_id,
+                retry_delay_s=retry_delay_s,
+                processes=processes,
+            )
+    results = _run_models(
         ref,
-        entries=entries,
+        entries=mine,
         keys=keys,
         flow_run_id=flow_run_id,
         processes=procs,
         retry_delay_s=retry_delay_s,
     )
-    if wait_for_gates:
+    if helpers:
+        results += sharding.collect(rt, helpers, keys, stall_s=shard_stall_s)
+        order = {e.name: n for n, e in enumerate(entries)}
+        results.sort(key=lambda r: order[r.model])
+    if wait_for_gates and shard is None:
         _wait_for_gates(rt, [r for r in results if r.status != "failed"], short_wait_s)
     report = SweepReport(
         tier=tier,

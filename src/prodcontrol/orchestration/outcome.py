@@ -149,11 +149,11 @@ def table_rows(rt: Runtime, result: CheckResult) -> list[dict[str, Any]]:
     ]
 
 
-def publish_run_table(rt: Runtime, run_id: str) -> None:
+def publish_run_table(rt: Runtime, run: str | CheckResult) -> None:
     """A table artifact for one control run, under a key per model (its history in the UI)."""
     from prefect.artifacts import create_table_artifact
 
-    result = result_of(rt, run_id)
+    result = result_of(rt, run) if isinstance(run, str) else run
     create_table_artifact(
         table=table_rows(rt, result),
         key=_artifact_key(result.model),

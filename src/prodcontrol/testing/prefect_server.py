@@ -123,11 +123,17 @@ class PrefectServer:
     def tracebacks(self) -> list[str]:
         """Every traceback the server logged, with the line after it (the exception)."""
         lines = self.log_text().splitlines()
-        return [
-            "\n".join(lines[n : n + 40])[-1500:]
-            for n, line in enumerate(lines)
-            if line.startswith("Traceback (most recent call last)")
-        ]
+        found = []
+        for n, line in enumerate(lines):
+            if not line.startswith("Traceback (most recent call last)"):
+                continue
+            end = next(  # the exception: the first line after the frames not indented
+                (m for m in range(n + 1, len(lines)) if lines[m] and not lines[m][0].isspace()),
+                len(lines) - 1,
+            )
+            frames, exception = "\n".join(lines[n:end]), "\n".join(lines[end : end + 2])
+            found.append(f"{frames[-1000:]}\n{exception[:500]}")
+        return found
 
     def api(self, path: str, body: dict[str, Any] | None = None) -> Any:
         """POST ``body`` (or GET without one) to the REST API; the JSON answer."""
@@ -142,12 +148,23 @@ class PrefectServer:
             return json.loads(answer.read() or b"null")
 
     def worker(
-        self, pool: str, cwd: Path, home: Path, extra_env: dict[str, str] | None = None
+        self,
+        pool: str,
+        cwd: Path,
+        home: Path,
+        extra_env: dict[str, str] | None = None,
+        *,
+        limit: int | None = None,
+        name: str | None = None,
     ) -> Process:
-        """``prefect worker start --pool POOL`` started from ``cwd`` with a bare environment."""
+        """``prefect worker start --pool POOL`` started from ``cwd`` with a bare environment;
+        ``limit``: at most that many flow runs at once (``--limit``)."""
         env = clean_env(home, self.api_url) | WORKER_ENV | (extra_env or {})
         command = [str(PREFECT), "worker", "start", "--pool", pool, "--type", "process"]
-        return Process(command, env, cwd, cwd / f"worker-{pool}.log")
+        command += ["--limit", str(limit)] if limit is not None else []
+        command += ["--name", name] if name is not None else []
+        log = cwd / f"worker-{name or pool}.log"
+        return Process(command, env, cwd, log)
 
     def flow_runs(self, deployment_id: str) -> list[dict[str, Any]]:
         runs: list[dict[str, Any]] = self.api(

@@ -40,6 +40,7 @@ from prodcontrol.catalog.schema import (
     DataSpec,
     DriftControl,
     FreshnessControl,
+    GenAIEvaluationControl,
     ModelEntry,
     OwnershipControl,
     PerformanceControl,
@@ -56,6 +57,7 @@ from prodcontrol.control.runs.run_outcome import RunOutcome
 from prodcontrol.control.runs.serving_approval import approval_of
 from prodcontrol.engine import measures
 from prodcontrol.engine.findings import plan_findings
+from prodcontrol.engine.genai import pass_rates
 from prodcontrol.engine.value import measure_value
 from prodcontrol.engine.verdicts import Decided, decide, worst
 from prodcontrol.errors import (
@@ -316,9 +318,51 @@ def _measure(rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: Control)
         return _freshness(rt, ctx, entry, control)
     if isinstance(control, OwnershipControl | ServingApprovalControl):
         return _governance(rt, ctx, entry, control)
+    if isinstance(control, ValueControl | GenAIEvaluationControl):
+        return _logged_outcomes(rt, ctx, entry, control)
+    return _review_due(rt, entry, control)
+
+
+def _logged_outcomes(
+    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: ValueControl | GenAIEvaluationControl
+) -> ControlOutcome:
+    """What MLflow logged about the serving model in use: its KPI, its GenAI evaluations."""
     if isinstance(control, ValueControl):
         return _value_capture(rt, entry, control)
-    return _review_due(rt, entry, control)
+    return _genai_evaluation(rt, ctx, entry, control)
+
+
+def _genai_evaluation(
+    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: GenAIEvaluationControl
+) -> ControlOutcome:
+    """Scorer pass rates of the serving version's evaluations and traces over the window."""
+    if entry.genai is None:
+        return ControlOutcome(
+            control_id=control.id,
+            kind=control.kind,
+            not_applicable=f"model '{entry.name}' declares no genai: section in models.yaml "
+            "(not a generative model)",
+        )
+    version = _serving(ctx)
+    until = rt.clock.now()
+    since = until - control.params.window
+    found = rt.genai.assessments(
+        version,
+        experiment=entry.genai.experiment,
+        since=since,
+        until=until,
+        names=list(control.params.scorers),
+    )
+    value, details, error = pass_rates(found.items, control.params, since=since, until=until)
+    details |= {
+        "model_id": found.model_id,
+        "experiment_id": found.experiment_id,
+        "traces_in_window": found.traces,
+        "serving_version": version.version,
+    }
+    return ControlOutcome(
+        control_id=control.id, kind=control.kind, value=value, error=error, details=details
+    )
 
 
 def _governance(
