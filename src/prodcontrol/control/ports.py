@@ -17,7 +17,7 @@ Each Protocol adds what its use cases need to the ones before it:
 ``IdentityPorts``    + the identity store: decision credentials, personal tokens
 ``GatePorts``        actions + identity + the subscribers of domain events: decide, expire
 ``TickPorts``        + the settings: the escalation tick (e-mail fallback, anchoring)
-``RunPorts``         + metrics, datasets, the drift checker: open, measure and close a run
+``RunPorts``         + metrics, datasets, checker, GenAI evaluations: open, measure, close a run
 ===================  ======================================================================
 """
 
@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from prodcontrol.control.gates.events import Subscriber
     from prodcontrol.evidence.port import EvidenceStore
     from prodcontrol.identity.port import IdentityStore
-    from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry
+    from prodcontrol.ports import (
+        DatasetSource,
+        DriftChecker,
+        GenAIEvaluations,
+        MetricSource,
+        ModelRegistry,
+    )
     from prodcontrol.settings import Settings
 
 
@@ -87,6 +93,9 @@ class RunPorts(TickPorts, Protocol):
 
     @property
     def checker(self) -> DriftChecker: ...
+
+    @property
+    def genai(self) -> GenAIEvaluations: ...
 
 
 @dataclass

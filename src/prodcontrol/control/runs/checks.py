@@ -324,7 +324,7 @@ def _measure(rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: Control)
 
 
 def _logged_outcomes(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: ValueControl | GenAIEvaluationControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: ValueControl | GenAIEvaluationControl
 ) -> ControlOutcome:
     """What MLflow logged about the serving model in use: its KPI, its GenAI evaluations."""
     if isinstance(control, ValueControl):
@@ -333,7 +333,7 @@ def _logged_outcomes(
 
 
 def _genai_evaluation(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: GenAIEvaluationControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: GenAIEvaluationControl
 ) -> ControlOutcome:
     """Scorer pass rates of the serving version's evaluations and traces over the window."""
     if entry.genai is None:
