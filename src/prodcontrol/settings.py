@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         description="CIDRs of the proxies whose web_auth_header is believed; empty: ignored",
     )
     prefect_ui_url: str | None = None
+    organisation: str | None = Field(
+        None, description="the provider's or deployer's name, for serious-incident reports"
+    )
     smtp_host: str | None = Field(None, description="SMTP relay for e-mail escalations")
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_from: str | None = Field(None, description="From: address of escalation e-mails")

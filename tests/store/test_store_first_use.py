@@ -163,3 +163,37 @@ def test_processes_opening_fresh_databases_take_turns_every_time(tmp_path: Path)
     for url in urls:
         assert upgrade(url) == head_revision()
         assert_intact(url, PROCESSES)
+
+
+WRITE_AND_LEAVE = """
+import sys
+from prodcontrol.adapters.store.sql import SqlEvidenceStore
+store = SqlEvidenceStore(sys.argv[1])
+store.record_event("cli", "process", "writer", None, {})
+store.close()
+"""
+
+
+def test_opening_another_store_keeps_this_process_s_hold_on_the_database(
+    tmp_path: Path,
+) -> None:
+    """Opening a second store in a process must not drop the first one's hold on the file.
+
+    Closing any Python file handle on the database file drops every POSIX lock of the process,
+    SQLite's included (sqlite.org/howtocorrupt.html, 2.2). A writer in another process (the CLI)
+    then believes it is the last connection when it closes, checkpoints and deletes the WAL
+    and its index under this process's open connections, whose next reads said "database disk
+    image is malformed" (an Airflow trigger that opens a store on each poll, beside the CLI).
+    """
+    path = tmp_path / "evidence.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    reader = SqlEvidenceStore(url)
+    try:
+        reader.list_gates()  # an open connection of this process, as a long-lived reader's
+        SqlEvidenceStore(url).close()  # a second store of this process meets the same file
+        subprocess.run([sys.executable, "-c", WRITE_AND_LEAVE, url], check=True, timeout=120)
+        assert Path(f"{path}-wal").exists()  # the writer saw it was not alone
+        assert reader.latest_event("cli") is not None
+    finally:
+        reader.close()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 from mlflow import MlflowClient
 from prodcontrol.clock import Clock
 from prodcontrol.evidence.records import Finding, FindingIn, VerdictIn
+from prodcontrol.identity import service as identity
 from prodcontrol.runtime import Runtime
 from prodcontrol.settings import load_settings
 
@@ -87,3 +93,46 @@ def record_finding(rt: Runtime, model: str, verdict: str = "fail") -> Finding:
 
 def hours_ago(hours: float) -> datetime:
     return datetime.now(UTC) - timedelta(hours=hours)
+
+
+# ----------------------------------------------------------------- the other channels' people
+
+SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # the test app's signing secret
+_TOKENS: dict[str, str] = {}
+
+
+def token_for(rt: Runtime, person: str) -> str:
+    """``person``'s personal token (the CLI's PRODCONTROL_TOKEN), issued once per session by
+    the inventory's mlops_admin, whose own token bootstraps the session's evidence DB."""
+    if not _TOKENS:
+        people = rt.config.inventory.people.values()
+        admin = next(p.id for p in people if identity.ADMIN_ROLE in p.roles)
+        _TOKENS[admin] = identity.issue(rt, admin, by=None, bootstrap=True).text
+    if person not in _TOKENS:
+        admin_text = next(iter(_TOKENS.values()))
+        by = identity.authenticate(rt, admin_text)
+        _TOKENS[person] = identity.issue(rt, person, by=by).text
+    return _TOKENS[person]
+
+
+def slack_submission(slack_user: str, gate_id: str, decision: str, reason: str) -> bytes:
+    """The submission of the reason modal that Slack's Approve and Reject buttons open."""
+    view = {
+        "callback_id": "prodcontrol_decision",
+        "private_metadata": json.dumps({"gate_id": gate_id, "decision": decision}),
+        "state": {"values": {"reason": {"value": {"value": reason}}}},
+    }
+    payload = {"type": "view_submission", "user": {"id": slack_user}, "view": view}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def slack_signed(body: bytes, secret: str) -> dict[str, str]:
+    """Slack's request signature headers for ``body``, signed now."""
+    timestamp = int(time.time())
+    base = f"v0:{timestamp}:".encode() + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": str(timestamp),
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }

@@ -156,6 +156,11 @@ class GenAIEvaluationParams(Strict):
     min_assessments: PositiveInt = 1
 
 
+class IncidentReportingParams(Strict):
+    """Value is the largest share of the reporting window (EU AI Act Art. 73) elapsed among the
+    model's open serious incidents not yet reported: 0 with none, 1.0 at the deadline."""
+
+
 class ControlBase(Strict):
     id: Slug
     title: str
@@ -231,6 +236,11 @@ class GenAIEvaluationControl(ControlBase):
         return self
 
 
+class IncidentReportingControl(ControlBase):
+    kind: Literal["incident_reporting"]
+    params: IncidentReportingParams = IncidentReportingParams()
+
+
 Control = Annotated[
     DriftControl
     | DataQualityControl
@@ -240,7 +250,8 @@ Control = Annotated[
     | ReviewDueControl
     | ValueControl
     | ServingApprovalControl
-    | GenAIEvaluationControl,
+    | GenAIEvaluationControl
+    | IncidentReportingControl,
     Field(discriminator="kind"),
 ]
 

@@ -33,6 +33,7 @@ ControlKind = Literal[
     "value",
     "serving_approval",
     "genai_evaluation",
+    "incident_reporting",
 ]
 GateMode = Literal["none", "single", "two_person"]
 TimeoutAction = Literal["rollback", "suspend", "accept"]

@@ -14,6 +14,7 @@ from prodcontrol.cli import (
     evidence_cmds,
     flow_cmds,
     gate_cmds,
+    incident_cmds,
     init_cmd,
     report_cmds,
     review_cmds,
@@ -40,6 +41,7 @@ flow_cmds.register(app)
 token_cmds.register(app)
 init_cmd.register(app)
 webhook_cmds.register(app)
+incident_cmds.register(app)
 
 
 def main() -> None:

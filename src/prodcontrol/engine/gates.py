@@ -35,6 +35,7 @@ RefusalCode = Literal[
     "already_decided",
     "same_credential",
     "no_reason",
+    "not_reported",
 ]
 NewStatus = Literal["approved", "rejected"]
 

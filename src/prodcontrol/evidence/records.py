@@ -27,7 +27,9 @@ JsonDict = dict[str, Any]
 VerdictValue = Literal["not_applicable", "pass", "warn", "fail", "error"]
 RunStatus = Literal["running", "succeeded", "failed", "error"]
 FindingStatus = Literal["open", "waived", "resolved", "closed"]
-GateKind = Literal["finding", "promotion", "retire", "review", "use_case", "tier_change"]
+GateKind = Literal[
+    "finding", "promotion", "retire", "review", "use_case", "tier_change", "incident"
+]
 GateStatus = Literal["pending", "approved", "rejected", "expired"]
 DecisionValue = Literal["approve", "reject"]
 Channel = Literal["cli", "slack", "web", "airflow", "system"]

@@ -183,6 +183,8 @@ def model_page(
         entry = rt.config.model(name)
     except UsageError as exc:
         return message_page(request, "Unknown model", str(exc), 404, "/")
+    from prodcontrol.control.lifecycle import incidents
+
     store = rt.store
     runs = [(r, store.verdicts_for(r.id)) for r in store.list_runs(model=name)[-RUNS_SHOWN:]]
     gates = store.list_gates(model=name)
@@ -206,6 +208,7 @@ def model_page(
         model=entry,
         plots=_plots(rt, entry, runs),
         gates=gate_rows,
+        incidents=incidents.list_incidents(rt, name),
         timeline=_timeline(rt, name, gates),
         runs=[{"run": r, "verdicts": v} for r, v in reversed(runs)],
         csrf=signer.csrf_token(viewer.csrf_binding, rt.clock.now()) if viewer.person else "",

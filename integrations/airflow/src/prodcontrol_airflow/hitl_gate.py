@@ -4,8 +4,8 @@ Airflow's human-in-the-loop machinery (``HITLOperator``, standard provider) asks
 rules decide. The task opens or adopts the run's gate, then writes an HITL request whose
 subject and body name the model, the version, the failing controls and the approvals so far,
 with three options (Approve, Reject, Request waiver) and a required reason. It is assigned to
-the people who may still decide (Airflow user = people.yaml id or e-mail). On Airflow 3.3 the
-task waits in ``awaiting_input``, holding no worker slot.
+the people who may still decide (Airflow user = people.yaml id or e-mail). The task waits
+deferred (see below), holding no worker slot.
 
 The answer comes back with the Airflow user who gave it; that user is mapped to one person in
 people.yaml (:func:`prodcontrol_airflow.identity.person_for_user`) and the decision goes through
@@ -17,10 +17,20 @@ recorded. ``Request waiver`` grants a time-boxed waiver on each finding the gate
 One Airflow HITL request takes one answer, so a gate that needs two approvals is asked by two
 tasks (``approval_number`` 1 and 2, as in ``examples/prodcontrol_hitl_gate.py``): the second is
 assigned to whoever may still decide, never to the first approver. A task whose gate is no
-longer pending when it starts (decided in Slack, the CLI, the web page, or by the first task)
-asks nothing and returns the outcome. A request already waiting when the gate is decided
-elsewhere is answered ``Decided elsewhere`` (by anyone assigned, or through Airflow's HITL REST
-API) and then finishes with the gate's outcome; the option records no decision.
+longer pending when it starts (decided in Slack, the CLI, the web page, or by the first task),
+or whose approval was already given elsewhere, asks nothing and returns the outcome.
+
+The task waits *deferred* on :class:`~prodcontrol_airflow.triggers.ProdControlHITLTrigger`
+(not in Airflow 3.3's trigger-less ``awaiting_input``), because the evidence store is the
+source of truth and someone has to watch it: the trigger polls both the Airflow request and the
+gate. When the gate is settled elsewhere (or is past its due time) the trigger answers the
+request ``Decided elsewhere`` itself, with the reason, so Required Actions stops asking; the task
+then finishes with the gate's outcome (expiring an overdue gate first, which applies the tier's
+timeout action). ``Decided elsewhere`` is not offered to people (Airflow refuses it, 400), and
+an answer that says so while the gate is still open (a write into Airflow's database) fails the
+task and decides nothing. An Airflow answer that arrives in the same instant as a decision
+elsewhere is refused by prodcontrol's rules (one decision per person per gate, no decision on a
+closed gate) and the task finishes with the gate's outcome: one gate, one set of decisions.
 """
 
 from __future__ import annotations
@@ -32,15 +42,18 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Context, Param
 from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+from airflow.sdk.timezone import utcnow
 from prodcontrol.evidence.records import Gate
 from prodcontrol.runtime import Runtime
 
 from prodcontrol_airflow.hooks import DEFAULT_MLFLOW_CONN_ID
 from prodcontrol_airflow.settings import RUNTIME_FIELDS, RuntimeArgs
+from prodcontrol_airflow.triggers import DECIDED_ELSEWHERE, ProdControlHITLTrigger, still_asking
 
 APPROVE, REJECT, WAIVER = "Approve", "Reject", "Request waiver"
-DECIDED_ELSEWHERE = "Decided elsewhere"
-OPTIONS = [APPROVE, REJECT, WAIVER, DECIDED_ELSEWHERE]
+ASKED = [APPROVE, REJECT, WAIVER]  # what people see; prodcontrol itself answers DECIDED_ELSEWHERE
+OPTIONS = [*ASKED, DECIDED_ELSEWHERE]
 GATE_PARAM = "prodcontrol_gate"
 
 
@@ -64,6 +77,7 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         approval_number: int = 1,
         waiver_days: int = 14,
         response_timeout: timedelta | None = None,
+        poll_interval: float = 5.0,
         catalog_dir: str | None = None,
         inventory_dir: str | None = None,
         database_url: str | None = None,
@@ -88,6 +102,7 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         self.gate_id = gate_id
         self.approval_number = approval_number
         self.waiver_days = waiver_days
+        self.poll_interval = poll_interval
         self._init_runtime_args(
             catalog_dir=catalog_dir,
             inventory_dir=inventory_dir,
@@ -119,10 +134,48 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         if gate is None:
             self.log.info("no gate: nothing in this run needs a person's decision")
             return {"status": "no_gate"}
-        if gate.status != "pending" or self.approval_number > gate.required_approvals:
-            return self._outcome(rt, rt.store.get_gate(gate.id), asked=False)
+        if not self._asking(rt, gate):
+            return self._outcome(rt, gate, asked=False)
         self._describe(rt, gate)
-        return super().execute(context)
+        return self._ask(context, rt, gate)
+
+    def _asking(self, rt: Runtime, gate: Gate) -> bool:
+        return still_asking(gate, rt.store.decisions_for(gate.id), self.approval_number)
+
+    def _ask(self, context: Context, rt: Runtime, gate: Gate) -> None:
+        """Write the Airflow request (HITLOperator's), then defer on the trigger that also
+        watches the gate (instead of HITLOperator's trigger-less wait on Airflow 3.3)."""
+        ti_id = context["task_instance"].id
+        upsert_hitl_detail(
+            ti_id=ti_id,
+            options=ASKED,
+            subject=self.subject,
+            body=self.body,
+            defaults=self.defaults,
+            multiple=self.multiple,
+            params=self.serialized_params,
+            assigned_users=self.assigned_users,
+        )
+        timeout_at = utcnow() + self.response_timeout if self.response_timeout else None
+        self.hitl_summary_extra["timeout_datetime"] = timeout_at.isoformat() if timeout_at else None
+        self.log.info("asking in Required Actions; waiting on the answer or on gate %s", gate.id)
+        for notifier in self.notifiers:
+            notifier(context)
+        self.defer(
+            trigger=ProdControlHITLTrigger(
+                ti_id=ti_id,
+                options=self.options,
+                defaults=self.defaults,
+                params=self.serialized_params,
+                multiple=self.multiple,
+                timeout_datetime=timeout_at,
+                poke_interval=self.poll_interval,
+                gate_id=gate.id,
+                database_url=rt.settings.resolved_database_url,
+                approval_number=self.approval_number,
+            ),
+            method_name="execute_complete",
+        )
 
     def _describe(self, rt: Runtime, gate: Gate) -> None:
         from prodcontrol.control.gates.decisions import covered_findings, who_could_decide
@@ -170,7 +223,7 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         gate_id = str((answer["params_input"] or {}).get(GATE_PARAM) or self.params[GATE_PARAM])
         [choice] = answer["chosen_options"]
         if choice == DECIDED_ELSEWHERE:
-            return self._outcome(rt, rt.store.get_gate(gate_id), asked=True)
+            return self._settled_elsewhere(rt, gate_id)
         reason = str((answer["params_input"] or {}).get("reason") or "").strip()
         try:
             actor = person_for_user(rt, answer["responded_by_user"])
@@ -181,10 +234,31 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
             else:
                 self._decide(rt, gate_id, actor, choice, reason)
         except (NotAuthenticated, DecisionRefused) as exc:
-            raise AirflowException(f"decision refused: {exc}") from None
+            gate = rt.store.get_gate(gate_id)
+            if self._asking(rt, gate):
+                raise AirflowException(f"decision refused: {exc}") from None
+            # decided elsewhere in the same instant: that decision stands, the refusal is recorded
+            self.log.warning("this answer came after gate %s was decided: %s", gate_id, exc)
         except ProdControlError as exc:
             raise AirflowException(f"decision not recorded: {exc}") from None
         return self._outcome(rt, rt.store.get_gate(gate_id), asked=True)
+
+    def _settled_elsewhere(self, rt: Runtime, gate_id: str) -> dict[str, Any]:
+        """prodcontrol's own answer: the gate's outcome; an overdue gate is expired first."""
+        from prodcontrol.control.gates.decisions import expire_due_gates
+
+        gate = rt.store.get_gate(gate_id)
+        if gate.status == "pending" and gate.due_at is not None and gate.due_at <= rt.clock.now():
+            expire_due_gates(rt)  # the tier's timeout action, as the ticker would apply it
+            gate = rt.store.get_gate(gate_id)
+        if self._asking(rt, gate):
+            raise AirflowException(
+                f"the Airflow request was answered {DECIDED_ELSEWHERE!r} but gate {gate.id} is "
+                f"still pending (approval {self.approval_number} of {gate.required_approvals} "
+                "not given): nothing was decided; decide it in Slack, the CLI, the web page or "
+                "by clearing this task to ask again"
+            )
+        return self._outcome(rt, gate, asked=True)
 
     def _decide(self, rt: Runtime, gate_id: str, actor: Any, choice: str, reason: str) -> None:
         from prodcontrol.control.gates.decisions import decide

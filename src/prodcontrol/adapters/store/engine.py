@@ -171,13 +171,27 @@ def _switch_to_wal(url: str, path: Path) -> None:
 
 
 def _is_wal(path: Path) -> bool:
-    """Whether the file's header says WAL (bytes 18 and 19 are 2; sqlite.org/fileformat.html)."""
-    try:
-        with path.open("rb") as file:
-            header = file.read(20)
-    except OSError:
+    """Whether the file is in WAL mode, asked through SQLite itself.
+
+    Never by reading the file with ``open()``: closing any descriptor of a database file drops
+    every POSIX lock this process holds on it, the locks of its other SQLite connections
+    included, and a writer in another process can then corrupt what they read
+    (sqlite.org/howtocorrupt.html, 2.2). SQLite's own connections share one lock per file and
+    are safe to open and close. Reading ``journal_mode`` takes no write lock.
+    """
+    if not path.is_file():
         return False
-    return header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+    try:
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error:
+        return False
+    try:
+        (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
+    return str(mode).lower() == "wal"
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

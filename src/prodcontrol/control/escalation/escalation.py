@@ -298,6 +298,24 @@ class _Cache:
 # --------------------------------------------------------------------------- the chain
 
 
+def recipients(
+    rt: Runtime, model: ModelEntry, policy: EscalationPolicy, position: int
+) -> list[tuple[str, str]]:
+    """Who a chain position reaches, as ``(kind, id)`` pairs: people by id, channels by name."""
+    found: list[tuple[str, str]] = []
+    for target in timing.target_of(policy, position):
+        if target.kind == "channel":
+            found.append(("channel", target.name))
+        elif target.name in OWNER_ROLES:
+            person = model.owners.assigned().get(target.name)
+            if person:
+                found.append(("person", person))
+        else:
+            people = rt.config.inventory.people.values()
+            found.extend(("person", p.id) for p in people if target.name in p.roles)
+    return found
+
+
 class _Chain:
     """Who a chain position reaches, and the one message each recipient gets per step."""
 
@@ -319,18 +337,7 @@ class _Chain:
 
     def recipients(self, position: int) -> list[tuple[str, str]]:
         """``(kind, id)`` pairs: people by id, channels by name."""
-        found: list[tuple[str, str]] = []
-        for target in timing.target_of(self.policy, position):
-            if target.kind == "channel":
-                found.append(("channel", target.name))
-            elif target.name in OWNER_ROLES:
-                person = self.model.owners.assigned().get(target.name)
-                if person:
-                    found.append(("person", person))
-            else:
-                people = self.rt.config.inventory.people.values()
-                found.extend(("person", p.id) for p in people if target.name in p.roles)
-        return found
+        return recipients(self.rt, self.model, self.policy, position)
 
     def notifications(self, positions: tuple[int, ...], upto: int) -> list[NotificationIn]:
         everyone: list[tuple[str, str]] = []
@@ -529,6 +536,11 @@ def tick(rt: TickPorts) -> TickResult:
                 rt.store.resolve_escalation(escalation.id, f"gate {gate.id} {gate.status}")
             result.resolved += 1
             continue
+        if gate is not None and gate.kind == "incident":
+            from prodcontrol.control.lifecycle import incidents
+
+            incidents.tick_one(rt, escalation, gate, now, result)
+            continue
         if escalation.finding_id and not found.members(escalation, gate):
             rt.store.resolve_escalation(escalation.id, "finding no longer open")
             result.resolved += 1
@@ -615,6 +627,12 @@ def acknowledge(rt: TickPorts, escalation_id: str, person: str, channel: str) ->
     """Stop the chain (the gate stays pending). Only the model's owners and holders may."""
     escalation = rt.store.get_escalation(escalation_id)
     rt.config.person(person)  # UsageError for a person not in people.yaml
+    if escalation.gate_id and rt.store.get_gate(escalation.gate_id).kind == "incident":
+        raise DecisionRefused(
+            f"escalation {escalation_id} chases the report of serious incident "
+            f"{escalation.gate_id}; it stops when the report is made: prodcontrol incident "
+            f"report {escalation.gate_id} --kind initial --reference REF"
+        )
     allowed = may_acknowledge(rt, escalation.model)
     if person not in allowed:
         rt.store.record_event(

@@ -96,6 +96,10 @@ def decide(
                 ),
                 could_decide=[],
             )
+        if gate.kind == "incident" and decision == "approve" and not isinstance(
+            verdict, rules.Refusal
+        ):
+            verdict = _unreported(rt, gate) or verdict
         if credential is not None and not isinstance(verdict, rules.Refusal):
             reused = identity.check_credential(rt, gate_id, person, credential)
             if reused is not None:
@@ -146,6 +150,22 @@ def decide(
         _changed(rt, updated)
         return updated
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _unreported(rt: Runtime, gate: Gate) -> rules.Refusal | None:
+    """A serious incident closes (approve) only once reported to the authority (Art. 73)."""
+    from prodcontrol.control.lifecycle import incidents
+
+    if incidents.reported(rt, gate):
+        return None
+    return rules.Refusal(
+        code="not_reported",
+        message=(
+            f"incident {gate.id} was never reported; report it first (prodcontrol incident "
+            "report), or dismiss it (reject) with the reason it is not a serious incident"
+        ),
+        could_decide=[],
+    )
 
 
 def _record_refusal(

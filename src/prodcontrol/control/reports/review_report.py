@@ -28,6 +28,7 @@ from prodcontrol.engine.effectiveness import (
     Period,
     compute,
 )
+from prodcontrol.engine.incidents import IncidentRow, review_rows
 from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.evidence.records import Notification, NotificationIn
 
@@ -66,6 +67,9 @@ class OperatingReview(_Frozen):
     recommendations: list[Recommendation]
     sla: dict[str, dict[str, float]] = Field(
         description="per tier: acknowledge_within_s and decide_within_s"
+    )
+    incidents: list[IncidentRow] = Field(
+        default_factory=list, description="serious incidents (EU AI Act Art. 73) of the period"
     )
 
 
@@ -117,7 +121,18 @@ def build(
         for tier_id, policy in config.catalog.tiers.items()
         if tier is None or tier_id == tier
     }
+    chains = {e.gate_id: e for e in store.list_escalations() if e.gate_id}
+    incident_gates = [
+        (g, chains.get(g.id))
+        for g in store.list_gates()
+        if g.kind == "incident"
+        and (
+            tier is None
+            or (g.model in config.inventory.models and config.model(g.model).tier == tier)
+        )
+    ]
     return OperatingReview(
+        incidents=review_rows(incident_gates, current.period.start, current.period.end),
         period=current.period.label,
         tier=tier,
         current=current,

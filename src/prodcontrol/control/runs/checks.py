@@ -41,6 +41,7 @@ from prodcontrol.catalog.schema import (
     DriftControl,
     FreshnessControl,
     GenAIEvaluationControl,
+    IncidentReportingControl,
     ModelEntry,
     OwnershipControl,
     PerformanceControl,
@@ -58,6 +59,7 @@ from prodcontrol.control.runs.serving_approval import approval_of
 from prodcontrol.engine import measures
 from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.genai import pass_rates
+from prodcontrol.engine.incidents import elapsed_share as measures_incident_share
 from prodcontrol.engine.value import measure_value
 from prodcontrol.engine.verdicts import Decided, decide, worst
 from prodcontrol.errors import (
@@ -316,7 +318,7 @@ def _measure(rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: Control)
         return _performance(rt, ctx, entry, control)
     if isinstance(control, FreshnessControl):
         return _freshness(rt, ctx, entry, control)
-    if isinstance(control, OwnershipControl | ServingApprovalControl):
+    if isinstance(control, OwnershipControl | ServingApprovalControl | IncidentReportingControl):
         return _governance(rt, ctx, entry, control)
     if isinstance(control, ValueControl | GenAIEvaluationControl):
         return _logged_outcomes(rt, ctx, entry, control)
@@ -369,13 +371,34 @@ def _governance(
     rt: RunPorts,
     ctx: RunContext,
     entry: ModelEntry,
-    control: OwnershipControl | ServingApprovalControl,
+    control: OwnershipControl | ServingApprovalControl | IncidentReportingControl,
 ) -> ControlOutcome:
-    """Ownership before deployment, and deployment only through the gates."""
+    """Ownership before deployment, deployment only through the gates, incidents reported."""
     if isinstance(control, OwnershipControl):
         missing = measures.missing_owners(entry, list(control.params.roles))
         return _value(control, float(len(missing)), missing_roles=missing)
+    if isinstance(control, IncidentReportingControl):
+        return _incident_reporting(rt, entry, control)
     return _serving_approval(rt, ctx, control)
+
+
+def _incident_reporting(
+    rt: Runtime, entry: ModelEntry, control: IncidentReportingControl
+) -> ControlOutcome:
+    """The open serious incident closest to (or past) its Art. 73 deadline without a report."""
+    from prodcontrol.control.lifecycle import incidents
+
+    now = rt.clock.now()
+    waiting = [v for v in incidents.list_incidents(rt, entry.name) if v.status == "open"]
+    shares = {v.id: measures_incident_share(v.aware_at, v.deadline, now) for v in waiting}
+    worst = max(shares, key=lambda i: shares[i], default=None)
+    return _value(
+        control,
+        shares[worst] if worst else 0.0,
+        unreported=sorted(shares),
+        worst_incident=worst,
+        deadline=next((v.deadline.isoformat() for v in waiting if v.id == worst), None),
+    )
 
 
 def _serving_approval(
