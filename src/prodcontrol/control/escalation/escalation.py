@@ -299,7 +299,7 @@ class _Cache:
 
 
 def recipients(
-    rt: Runtime, model: ModelEntry, policy: EscalationPolicy, position: int
+    rt: TickPorts, model: ModelEntry, policy: EscalationPolicy, position: int
 ) -> list[tuple[str, str]]:
     """Who a chain position reaches, as ``(kind, id)`` pairs: people by id, channels by name."""
     found: list[tuple[str, str]] = []

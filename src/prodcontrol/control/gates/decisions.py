@@ -152,7 +152,7 @@ def decide(
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
-def _unreported(rt: Runtime, gate: Gate) -> rules.Refusal | None:
+def _unreported(rt: GatePorts, gate: Gate) -> rules.Refusal | None:
     """A serious incident closes (approve) only once reported to the authority (Art. 73)."""
     from prodcontrol.control.lifecycle import incidents
 

@@ -383,7 +383,7 @@ def _governance(
 
 
 def _incident_reporting(
-    rt: Runtime, entry: ModelEntry, control: IncidentReportingControl
+    rt: RunPorts, entry: ModelEntry, control: IncidentReportingControl
 ) -> ControlOutcome:
     """The open serious incident closest to (or past) its Art. 73 deadline without a report."""
     from prodcontrol.control.lifecycle import incidents
