@@ -17,7 +17,7 @@ Each Protocol adds what its use cases need to the ones before it:
 ``IdentityPorts``    + the identity store: decision credentials, personal tokens
 ``GatePorts``        actions + identity + the subscribers of domain events: decide, expire
 ``TickPorts``        + the settings: the escalation tick (e-mail fallback, anchoring)
-``RunPorts``         + metrics, datasets, checker, GenAI evaluations: open, measure, close a run
+``RunPorts``         + metrics, datasets, checker, GenAI, loss model: open, measure, close a run
 ===================  ======================================================================
 """
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from prodcontrol.catalog.config import Config
     from prodcontrol.clock import Clock
     from prodcontrol.control.gates.events import Subscriber
+    from prodcontrol.engine.performance import LossRegressor
     from prodcontrol.evidence.port import EvidenceStore
     from prodcontrol.identity.port import IdentityStore
     from prodcontrol.ports import (
@@ -96,6 +97,9 @@ class RunPorts(TickPorts, Protocol):
 
     @property
     def genai(self) -> GenAIEvaluations: ...
+
+    @property
+    def loss_regressor(self) -> LossRegressor: ...
 
 
 @dataclass

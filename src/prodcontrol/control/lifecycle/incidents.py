@@ -468,6 +468,11 @@ def list_incidents(rt: EvidencePorts, model: str | None = None) -> list[Incident
     return sorted((view(rt, g, chains) for g in gates), key=lambda v: v.aware_at, reverse=True)
 
 
+def unreported(rt: EvidencePorts, model: str) -> list[str]:
+    """The model's open incidents not reported yet (Art. 73(6): do not change the system)."""
+    return [v.id for v in list_incidents(rt, model) if v.status == "open"]
+
+
 def facts(rt: TickPorts, incident_id: str) -> rules.IncidentFacts:
     """Everything the report draft says, from the evidence: the gate, its events, decisions."""
     gate = get(rt, incident_id)

@@ -15,7 +15,7 @@ from typing import Literal
 
 from prodcontrol.catalog.readiness import missing_owner_roles
 from prodcontrol.catalog.types import CONTROLLED_STAGES, Stage
-from prodcontrol.control.lifecycle import usecase
+from prodcontrol.control.lifecycle import incidents, usecase
 from prodcontrol.control.ports import GatePorts
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, UsageError
@@ -110,6 +110,13 @@ def request_promotion(
         problem = why
     elif version not in known_versions:
         problem = f"the registry has no version {version} of {model}"
+    elif unreported := incidents.unreported(rt, model):
+        problem = (
+            f"serious incident {', '.join(unreported)} on {model} is not reported yet; the "
+            "AI Act (Art. 73(6)) forbids altering the system in a way that may affect the "
+            "evaluation of its causes before the authorities are informed: report it first "
+            f"(prodcontrol incident report {unreported[0]} --kind initial --reference REF)"
+        )
     else:
         problem = candidate_problem(rt, model, version)
     if problem:

@@ -45,6 +45,8 @@ from prodcontrol.catalog.schema import (
     ModelEntry,
     OwnershipControl,
     PerformanceControl,
+    PerformanceEstimatedControl,
+    PerformanceRealizedControl,
     ReviewDueControl,
     ServingApprovalControl,
     TierPolicy,
@@ -57,9 +59,11 @@ from prodcontrol.control.runs.anchoring import anchor_if_due
 from prodcontrol.control.runs.run_outcome import RunOutcome
 from prodcontrol.control.runs.serving_approval import approval_of
 from prodcontrol.engine import measures
+from prodcontrol.engine import model_performance as performance
 from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.genai import pass_rates
 from prodcontrol.engine.incidents import elapsed_share as measures_incident_share
+from prodcontrol.engine.segments import segment_note
 from prodcontrol.engine.value import measure_value
 from prodcontrol.engine.verdicts import Decided, decide, worst
 from prodcontrol.errors import (
@@ -314,8 +318,10 @@ def _failed(control: Control, reason: str, *, unreachable: bool = False) -> Cont
 def _measure(rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: Control) -> ControlOutcome:
     if isinstance(control, DriftControl | DataQualityControl):
         return _data_control(rt, ctx, entry, control)
-    if isinstance(control, PerformanceControl):
-        return _performance(rt, ctx, entry, control)
+    if isinstance(
+        control, PerformanceControl | PerformanceEstimatedControl | PerformanceRealizedControl
+    ):
+        return _any_performance(rt, ctx, entry, control)
     if isinstance(control, FreshnessControl):
         return _freshness(rt, ctx, entry, control)
     if isinstance(control, OwnershipControl | ServingApprovalControl | IncidentReportingControl):
@@ -548,6 +554,113 @@ def _performance(
     )
 
 
+def _any_performance(
+    rt: RunPorts,
+    ctx: RunContext,
+    entry: ModelEntry,
+    control: PerformanceControl | PerformanceEstimatedControl | PerformanceRealizedControl,
+) -> ControlOutcome:
+    """MLflow's logged metric against the baseline, or the metric on the data it scored."""
+    if isinstance(control, PerformanceControl):
+        return _performance(rt, ctx, entry, control)
+    return _model_performance(rt, ctx, entry, control)
+
+
+def _model_performance(
+    rt: RunPorts,
+    ctx: RunContext,
+    entry: ModelEntry,
+    control: PerformanceEstimatedControl | PerformanceRealizedControl,
+) -> ControlOutcome:
+    """The serving model's metric on the current data: estimated from its scores before the
+    labels arrive, or realized on the labels that arrived (:mod:`.engine.model_performance`)."""
+    data = _data_spec(entry)
+    if data.task is None:
+        return _not_applicable(
+            control,
+            f"model '{entry.name}' declares no data.task (classification or regression) in "
+            "models.yaml; performance on data needs it",
+        )
+    if isinstance(control, PerformanceRealizedControl) and data.labels is None:
+        return _not_applicable(
+            control,
+            f"model '{entry.name}' declares no data.labels (where the labels that arrive after "
+            "scoring are, and the id column that joins them)",
+        )
+    reference = _dataset(rt, ctx, "reference", data.reference).frame
+    current = _dataset(rt, ctx, "current", data.current).frame
+    if isinstance(control, PerformanceEstimatedControl):
+        assessed = performance.estimated(
+            control.params, data, reference, current, loss_regressor=rt.loss_regressor
+        )
+    else:
+        assessed = _realized(rt, entry, control, reference=reference, current=current)
+    return ControlOutcome(
+        control_id=control.id,
+        kind=control.kind,
+        value=assessed.value,
+        not_applicable=assessed.not_applicable,
+        details=assessed.details,
+    )
+
+
+def _realized(
+    rt: RunPorts,
+    entry: ModelEntry,
+    control: PerformanceRealizedControl,
+    *,
+    reference: Any,
+    current: Any,
+) -> performance.Assessed:
+    data = _data_spec(entry)
+    labels_spec = data.labels
+    assert labels_spec is not None  # checked by the caller
+    label_column = labels_spec.label_column or data.target_column
+    wanted = [labels_spec.id_column, label_column, labels_spec.time_column]
+    columns = list(dict.fromkeys(c for c in wanted if c))
+    try:
+        labels = rt.datasets.load(labels_spec.source, now=rt.clock.now(), columns=columns)
+    except UnreachableError as exc:
+        raise _CannotMeasure(f"could not load the labels: {exc}", unreachable=True) from exc
+    except ProdControlError as exc:
+        raise _CannotMeasure(f"could not load the labels: {exc}") from exc
+    joined = performance.join_labels(
+        control.params,
+        data,
+        labels_spec,
+        current,
+        labels.frame,
+        now=rt.clock.now(),
+        prediction_time=getattr(data.current, "time_column", None),
+    )
+    mlflow_baseline = None
+    if control.params.baseline == "mlflow":
+        metric = performance.metric_for(control.params.metric, data)
+        mlflow_baseline = _mlflow_baseline(rt, entry, metric)
+    assessed = performance.realized(
+        control.params, data, joined, reference, mlflow_baseline=mlflow_baseline
+    )
+    details = assessed.details | {"labels_source": labels.source}
+    return assessed.model_copy(update={"details": details})
+
+
+def _mlflow_baseline(rt: RunPorts, entry: ModelEntry, metric: str) -> float:
+    """The metric logged on the approved version's run (the model's ``baseline`` settings)."""
+    source = entry.baseline.source if entry.baseline else "approved_version"
+    tag = entry.baseline.tag if entry.baseline and source == "tagged_version" else APPROVED_TAG
+    baseline = rt.metrics.baseline(entry.name, metric, source, tag)
+    if metric not in baseline.metrics:
+        raise UsageError(
+            f"the baseline version {baseline.version} of '{entry.name}' logged no metric "
+            f"'{metric}'; log it on the approved version's run or use baseline: reference"
+        )
+    return baseline.metrics[metric]
+
+
+def _not_applicable(control: Control, reason: str) -> ControlOutcome:
+    return ControlOutcome(control_id=control.id, kind=control.kind, not_applicable=reason)
+
+
 def _freshness(
     rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: FreshnessControl
 ) -> ControlOutcome:
@@ -772,7 +885,7 @@ def _decide(control: Control, outcome: ControlOutcome) -> Decided:
         details["sample"] = outcome.sample
     if outcome.unreachable:
         details["unreachable"] = True
-    return decide(
+    decided = decide(
         control.id,
         outcome.value,
         control.thresholds,
@@ -780,6 +893,10 @@ def _decide(control: Control, outcome: ControlOutcome) -> Decided:
         not_applicable=outcome.not_applicable,
         details=_json_safe(details),
     )
+    note = segment_note(details) if decided.verdict != "error" else None
+    if note is None:
+        return decided
+    return decided.model_copy(update={"reason": f"{decided.reason} ({note})"})
 
 
 def _status(decided: list[Decided]) -> RunStatus:
