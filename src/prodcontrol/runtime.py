@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from prodcontrol.catalog.config import Config
 from prodcontrol.catalog.validate import load_config
 from prodcontrol.clock import Clock, SystemClock
+from prodcontrol.engine.performance import LossRegressor
 from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.identity.port import IdentityStore
 from prodcontrol.ports import (
@@ -53,6 +54,7 @@ class Runtime:
             "datasets",
             "checker",
             "notifier",
+            "loss_regressor",
             "genai",
             "subscribers",
         }
@@ -167,6 +169,13 @@ class Runtime:
         from prodcontrol.adapters.evidently import EvidentlyChecker
 
         return EvidentlyChecker()
+
+    @cached_property
+    def loss_regressor(self) -> LossRegressor:
+        """DLE's loss model for the ``performance_estimated`` control on regressors."""
+        from prodcontrol.adapters.loss_model import GradientBoostingLoss
+
+        return GradientBoostingLoss()
 
     @cached_property
     def notifier(self) -> Notifier:

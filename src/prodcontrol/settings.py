@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     evidence_anchor_file: Path | None = Field(
         None, description="JSON-lines anchor file, on storage the database operator cannot write"
     )
+    evidence_anchor_scope: str | None = Field(
+        None,
+        description="the name this store's anchors carry in a shared MLflow (default: the "
+        "evidence database URL without its password); keep it when the database moves",
+    )
     evidence_anchor_interval_s: int = Field(
         3600, ge=0, description="at most one automatic anchor per this many seconds (0: every run)"
     )

@@ -89,3 +89,65 @@ def test_an_unreachable_mlflow_is_an_unreachable_error(monkeypatch: pytest.Monke
     )
     with pytest.raises(UnreachableError):
         sink.write_anchor(anchor)
+
+
+@pytest.mark.slow  # MLflow creates its SQLite tracking schema: about 20 s
+@pytest.mark.postgres
+def test_two_stores_share_one_mlflow_and_each_reads_only_its_anchors(
+    tmp_path: Path,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Staging on SQLite and production on PostgreSQL anchor into the same tracking server:
+    neither's verify trips over the other's anchors, and a rewrite of one (from its very first
+    entry, so nothing in its database ties it to its old anchors) is still caught."""
+    tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    staging_url = f"sqlite:///{tmp_path / 'staging' / 'evidence.db'}"
+    (tmp_path / "staging").mkdir()
+
+    def verify(where: Path, url: str) -> dict[str, Any]:
+        use_settings(monkeypatch, where, url, mlflow_tracking_uri=tracking)
+        capsys.readouterr()
+        code = run(["evidence", "verify", "--json"])
+        report: dict[str, Any] = json.loads(capsys.readouterr().out)
+        report["exit"] = code
+        return report
+
+    staging_state = use_settings(
+        monkeypatch, tmp_path / "staging", staging_url, mlflow_tracking_uri=tracking
+    )
+    staging, _, _, _ = seeded_store(staging_url, staging_state, days=1)
+    assert run(["evidence", "anchor", "--json"]) == 0
+    (tmp_path / "prod").mkdir()
+    prod_state = use_settings(
+        monkeypatch, tmp_path / "prod", postgres_url, mlflow_tracking_uri=tracking
+    )
+    prod, _, _, _ = seeded_store(postgres_url, prod_state, days=2)  # a longer chain
+    assert run(["evidence", "anchor", "--json"]) == 0
+
+    runs = MlflowAnchors(tracking).read_anchors()  # unscoped: every store's anchors
+    assert len(runs) == 2
+    assert verify(tmp_path / "prod", postgres_url)["exit"] == 0
+    assert verify(tmp_path / "staging", staging_url)["exit"] == 0
+
+    events = staging.events()
+    rewrite(staging_url, events, lambda e: {**e.payload, "forged": True})
+    assert staging.verify().ok  # re-hashed from entry 1: the database agrees with itself
+    broken = verify(tmp_path / "staging", staging_url)
+    assert broken["exit"] == 1 and "mlflow" in broken["first_broken"]
+    assert verify(tmp_path / "prod", postgres_url)["exit"] == 0
+    staging.close()
+    prod.close()
+
+
+def test_the_anchor_scope_is_the_database_url_without_its_password(tmp_path: Path) -> None:
+    from prodcontrol.adapters.mlflow_anchor import anchor_scope
+    from prodcontrol.settings import Settings
+
+    url = "postgresql+psycopg://ops:s3cret@db.internal:5432/evidence"
+    scope = anchor_scope(Settings(database_url=url, state_dir=tmp_path))
+    assert scope == "postgresql+psycopg://ops@db.internal:5432/evidence"
+    assert "s3cret" not in scope
+    named = Settings(database_url=url, state_dir=tmp_path, evidence_anchor_scope="prod-eu")
+    assert anchor_scope(named) == "prod-eu"

@@ -217,6 +217,16 @@ def test_an_incident_from_open_to_close(
     assert verdict.verdict == "fail" and verdict.value == pytest.approx(49 / 48)
     assert result.gate_id is not None
 
+    # Art. 73(6): no new version goes into service before the authority is informed
+    from prodcontrol.control.lifecycle import lifecycle
+    from prodcontrol.errors import DecisionRefused
+
+    with pytest.raises(DecisionRefused, match=r"Art\. 73\(6\)"):
+        lifecycle.request_promotion(
+            rt, MODEL, "4", "production", requested_by="chen", reason="hotfix"
+        )
+    assert "promotion_refused" in kinds(rt)
+
     # past the deadline unreported: one alarm to the risk channel, however many ticks
     escalation.tick(rt)
     escalation.tick(rt)
@@ -369,3 +379,21 @@ def test_the_model_page_shows_it_and_the_web_decides_only_by_the_rules(
     assert world.store.decisions_for(gate.id) == []
     assert world.store.get_gate(gate.id).status == "pending"
     assert kinds(world).count("decision_refused") == 2
+
+
+def test_an_incident_opens_while_mlflow_is_down(
+    world: Runtime, slack_server: LocalSlackServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reporting a harm never waits for the registry: the version is recorded as unknown."""
+    token = tokens(capsys)
+    registry = world.registry
+    assert isinstance(registry, FakeRegistry)
+    registry.reachable = False
+    code, out = cli(
+        capsys, "incident", "open", MODEL, "--severity", "death", "--summary", "x", "--json",
+        token=token["chen"],
+    )  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out)[0]["version"] == "unknown"
+    drain(world)
+    assert "Art. 73(4)" in slack_server.messages(RISK)[-1]["text"]

@@ -12,7 +12,7 @@ from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.errors import StoreConflict, UsageError
 from prodcontrol.evidence import FindingIn, RecordNotFound
 from prodcontrol.evidence.port import EvidenceStore
-from prodcontrol.testing import store as memory
+from prodcontrol.testing import store_base as memory
 
 
 def test_run_lifecycle_writes_everything_and_logs_every_row(store: EvidenceStore) -> None:

@@ -77,6 +77,7 @@ from prodcontrol.catalog.schema import (
     DriftControl,
     Sampling,
 )
+from prodcontrol.engine.segments import measure_segments, segment_details, worst_value
 from prodcontrol.ports import Dataset, Measurement, ReportMetric, ReportSpec, RunReport
 
 log = logging.getLogger(__name__)
@@ -1185,7 +1186,58 @@ class EvidentlyChecker:
             _prediction_score_kind(control),
         )
         results = [scorer.column(c, kinds[c], ref[c], cur[c]) for c in columns]
-        return _drift_outcome(control, results, skipped, prediction_column)
+        outcome = _drift_outcome(control, results, skipped, prediction_column)
+        named = control.params.segments
+        segments = list(named if named is not None else (contract.segments if contract else []))
+        if segments:
+            _segmented(outcome, control, segments, (ref, cur), kinds=kinds, scorer=scorer)
+        return outcome
+
+
+def _segmented(
+    outcome: _Outcome,
+    control: DriftControl,
+    segments: list[str],
+    frames: tuple[Any, Any],
+    *,
+    kinds: dict[str, Kind],
+    scorer: _DriftScorer,
+) -> None:
+    """The control judged on each segment too (:mod:`prodcontrol.engine.segments`): the same
+    columns less the segment column, scored on the segment's reference and current rows."""
+    ref, cur = frames
+    columns = list(outcome.current_columns)
+    for column in segments:
+        for side, frame in (("reference", ref), ("current", cur)):
+            if column not in frame.columns:
+                raise MeasurementRefused(
+                    f"segment column '{column}' is not in the {side} data; fix data.segments in "
+                    "models.yaml or params.segments in controls.yaml"
+                )
+
+    def measure(ref_rows: Any, cur_rows: Any, segment_column: str) -> float:
+        scored = [c for c in columns if c != segment_column]
+        if not scored:
+            raise MeasurementRefused("the segment column is the only column tested")
+        results = [scorer.column(c, kinds[c], ref_rows[c], cur_rows[c]) for c in scored]
+        if control.params.scope == "dataset":
+            return sum(r.drifted for r in results) / len(results)
+        return results[0].score
+
+    higher_is_worse = control.thresholds.direction == "higher_is_worse"
+    found = measure_segments(
+        ref,
+        cur,
+        segments,
+        min_size=control.params.min_segment_size,
+        measure=measure,
+        refused=(MeasurementRefused,),
+    )
+    value, worst = worst_value(outcome.value, found, higher_is_worse=higher_is_worse)
+    outcome.details.update(
+        segment_details(outcome.value, found, worst, min_size=control.params.min_segment_size)
+    )
+    outcome.value = value
 
 
 def _frame(dataset: Dataset, side: str) -> Any:

@@ -5,6 +5,12 @@ The MLflow tracking server is run by other people than the evidence database, us
 own access control, so a database rewritten after the fact disagrees with the runs here. Runs
 are never updated: every anchoring is a run of its own. Reading searches deleted runs too, so a
 run someone deleted to hide an anchor is reported instead of skipped.
+
+Several evidence stores may anchor into one tracking server (two deployments, staging and
+production). Each anchor run carries its store's *scope* (``evidence_anchor_scope``, by default
+the evidence database URL without its password) and a store reads only its own, plus runs
+written before scopes existed. The scope comes from the settings, never from the database, so
+an operator who rewrites the database cannot detach the anchors that contradict it.
 """
 
 from __future__ import annotations
@@ -26,9 +32,12 @@ PAGE = 1000
 class MlflowAnchors:
     """An :class:`AnchorSink` over an MLflow tracking server (or any MLflow tracking URI)."""
 
-    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT) -> None:
+    def __init__(
+        self, tracking_uri: str, experiment: str = EXPERIMENT, scope: str | None = None
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.experiment = experiment
+        self.scope = scope
         self._client: Any = None
 
     @property
@@ -66,6 +75,7 @@ class MlflowAnchors:
                     TAG + "written_at": anchor.written_at.isoformat(),
                     TAG + "key_id": anchor.key_id or "",
                     TAG + "signature": anchor.signature or "",
+                    **({TAG + "scope": self.scope} if self.scope else {}),
                 },
             )
             client.set_terminated(run.info.run_id)
@@ -91,12 +101,17 @@ class MlflowAnchors:
                     max_results=PAGE,
                     page_token=token,
                 )
-                anchors += [self._anchor(run, gone) for run in page]
+                anchors += [self._anchor(run, gone) for run in page if self._ours(run)]
                 token = page.token
                 if not token:
                     return anchors
         except Exception as exc:
             raise self._unreachable(exc) from exc
+
+    def _ours(self, run: Any) -> bool:
+        """This store's anchor: same scope, or written before scopes (no scope tag)."""
+        scope = run.data.tags.get(TAG + "scope")
+        return scope is None or self.scope is None or scope == self.scope
 
     def _anchor(self, run: Any, experiment_deleted: bool) -> Anchor:
         tags: dict[str, str] = run.data.tags
@@ -129,5 +144,18 @@ def anchor_sinks(settings: Settings) -> list[AnchorSink]:
     if settings.evidence_anchor_file is not None:
         sinks.append(FileAnchors(settings.evidence_anchor_file))
     if settings.mlflow_tracking_uri:
-        sinks.append(MlflowAnchors(settings.mlflow_tracking_uri))
+        sinks.append(MlflowAnchors(settings.mlflow_tracking_uri, scope=anchor_scope(settings)))
     return sinks
+
+
+def anchor_scope(settings: Settings) -> str:
+    """``evidence_anchor_scope``, or the evidence database URL without its password."""
+    if settings.evidence_anchor_scope:
+        return settings.evidence_anchor_scope
+    from sqlalchemy.engine import URL, make_url
+
+    url = make_url(settings.resolved_database_url)
+    bare = URL.create(
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    )
+    return bare.render_as_string(hide_password=False)

@@ -59,7 +59,17 @@ class Thresholds(Strict):
         return self
 
 
-class DriftParams(Strict):
+class SegmentParams(Strict):
+    """Judge the control per segment too: each value of each ``segments`` column (``None``: the
+    model's ``data.segments``; ``[]``: none) with at least ``min_segment_size`` rows in the
+    reference and the current data is measured on its own; the value is the worst of the whole
+    data and the judged segments, and the verdict names the worst segment and its size."""
+
+    segments: list[str] | None = None
+    min_segment_size: PositiveInt = 100
+
+
+class DriftParams(SegmentParams):
     """``dataset``: share of drifted columns; ``prediction``: drift of the prediction column."""
 
     scope: Literal["dataset", "prediction"] = "dataset"
@@ -81,6 +91,38 @@ class PerformanceParams(Strict):
     metric: str | None = None
     mode: Literal["relative", "absolute"] = "relative"
     higher_is_better: bool = True
+
+
+PerformanceMetric = Literal["auto", "roc_auc", "accuracy", "mae", "rmse"]
+
+
+class PerformanceEstimatedParams(SegmentParams):
+    """The serving model's metric on current data whose labels have not arrived, estimated from
+    its scores (CBPE for classifiers, DLE for regressors), as a drop against the metric on the
+    reference data (which has labels). ``metric`` ``auto``: ROC AUC for a classifier, MAE for
+    a regressor (the model's ``data.task``)."""
+
+    metric: PerformanceMetric = "auto"
+    mode: Literal["relative", "absolute"] = "relative"
+    threshold: float = Field(0.5, gt=0, lt=1, description="score at which a row is positive")
+    calibration: Literal["isotonic", "none"] = "isotonic"
+
+
+class PerformanceRealizedParams(SegmentParams):
+    """The metric on the predictions logged at scoring time (the current data) whose labels
+    have arrived (``data.labels``, joined on ``data.labels.id_column``), as a drop against the
+    baseline. ``window``: only predictions scored that recently (the current data's
+    ``time_column``); ``max_label_delay``: only labels that arrived that soon after their
+    prediction (both time columns). Below ``min_coverage`` labelled predictions the verdict is
+    ``not_applicable``: too few labels to judge."""
+
+    metric: PerformanceMetric = "auto"
+    mode: Literal["relative", "absolute"] = "relative"
+    threshold: float = Field(0.5, gt=0, lt=1, description="score at which a row is positive")
+    baseline: Literal["reference", "mlflow"] = "reference"
+    window: Duration | None = None
+    max_label_delay: Duration | None = None
+    min_coverage: float = Field(0.5, gt=0, le=1)
 
 
 class FreshnessParams(Strict):
@@ -185,6 +227,16 @@ class PerformanceControl(ControlBase):
     params: PerformanceParams = PerformanceParams()
 
 
+class PerformanceEstimatedControl(ControlBase):
+    kind: Literal["performance_estimated"]
+    params: PerformanceEstimatedParams = PerformanceEstimatedParams()
+
+
+class PerformanceRealizedControl(ControlBase):
+    kind: Literal["performance_realized"]
+    params: PerformanceRealizedParams = PerformanceRealizedParams()
+
+
 class FreshnessControl(ControlBase):
     kind: Literal["freshness"]
     params: FreshnessParams
@@ -245,6 +297,8 @@ Control = Annotated[
     DriftControl
     | DataQualityControl
     | PerformanceControl
+    | PerformanceEstimatedControl
+    | PerformanceRealizedControl
     | FreshnessControl
     | OwnershipControl
     | ReviewDueControl
@@ -451,6 +505,22 @@ DataSource = Annotated[
 ]
 
 
+LabelSourceSpec = Annotated[FileSource | SqlSource, Field(discriminator="type")]
+
+
+class LabelsSpec(Strict):
+    """Where the labels that arrive after scoring are, and how they join the predictions.
+
+    ``id_column`` is in the current data (the predictions logged at scoring time) and in the
+    labels; ``label_column`` (default: the model's ``target_column``) holds the outcome;
+    ``time_column``: when each label arrived (for ``max_label_delay``)."""
+
+    source: LabelSourceSpec
+    id_column: str
+    label_column: str | None = None
+    time_column: str | None = None
+
+
 ColumnKind = Literal["numeric", "categorical"]
 
 
@@ -470,14 +540,26 @@ class DataSpec(Strict):
     target_column: str | None = None
     numerical: list[str] = Field(default_factory=list)
     categorical: list[str] = Field(default_factory=list)
+    task: Literal["classification", "regression"] | None = Field(
+        None, description="what the performance controls measure: needed by them"
+    )
+    score_column: str | None = Field(
+        None, description="a classifier's predicted probability of the positive class"
+    )
+    labels: LabelsSpec | None = None
+    segments: list[str] = Field(
+        default_factory=list, description="columns whose values the controls judge one by one"
+    )
 
     @property
     def declares_features(self) -> bool:
         return bool(self.numerical or self.categorical)
 
     def non_features(self) -> set[str]:
-        """The target and prediction columns: never features."""
-        return {c for c in (self.target_column, self.prediction_column) if c}
+        """The target, prediction, score and label id columns: never features."""
+        ids = {self.labels.id_column} if self.labels else set()
+        named = (self.target_column, self.prediction_column, self.score_column)
+        return {c for c in named if c} | ids
 
     def features(self, available: list[str] | None = None) -> list[str]:
         """The model's input features, in declared order (numerical first).
@@ -496,7 +578,9 @@ class DataSpec(Strict):
 
     def declared_columns(self) -> list[str]:
         """Every column the contract names (features, prediction, target): what to read."""
-        named = self.features() + [c for c in (self.prediction_column, self.target_column) if c]
+        outputs = (self.prediction_column, self.score_column, self.target_column)
+        ids = (self.labels.id_column,) if self.labels else ()
+        named = self.features() + [c for c in (*outputs, *ids) if c] + self.segments
         return list(dict.fromkeys(named))
 
 

@@ -24,6 +24,8 @@ from prodcontrol.catalog.schema import (
     DataQualityControl,
     DriftControl,
     PerformanceControl,
+    PerformanceEstimatedControl,
+    PerformanceRealizedControl,
     ValueControl,
 )
 from prodcontrol.catalog.suggest import did_you_mean
@@ -194,6 +196,7 @@ def check_inventory(catalog: Catalog, inventory: Inventory, docs: Docs) -> Itera
                     "add the role to that person or name someone who holds it",
                 )
         yield from _data_contract(model, models_doc, where, label)
+        yield from _performance_contract(catalog, model, models_doc, where, label)
         yield from _use_case(catalog, model, models_doc, where, label)
         if model.stage in CONTROLLED_STAGES:
             yield from _readiness(catalog, model, models_doc, where, label)
@@ -226,6 +229,92 @@ def _data_contract(model: Any, doc: Any, where: tuple[str, int], label: str) -> 
                     "in one list",
                 )
             seen.setdefault(column, group)
+
+
+CLASSIFIER_METRICS = ("roc_auc", "accuracy")
+REGRESSOR_METRICS = ("mae", "rmse")
+
+
+def _performance_contract(
+    catalog: Catalog, model: Any, doc: Any, where: tuple[str, int], label: str
+) -> Iterator[Problem]:
+    """What the performance controls on data need from the model's ``data:`` section."""
+    data = model.data
+    if data is None:
+        return
+    at = (*where, "data")
+    if data.task is None:
+        for key in ("score_column", "labels"):
+            if getattr(data, key) is not None:
+                yield doc.problem(
+                    (*at, key),
+                    f"{label}.data.{key}",
+                    f"data.{key} is given but data.task is not; say what the model does "
+                    "(task: classification or task: regression) so the performance controls "
+                    "know which metric to measure",
+                )
+        return
+    tier = catalog.tiers.get(model.tier)
+    controls = [catalog.controls.get(c) for c in tier.controls] if tier else []
+    kinds = (PerformanceEstimatedControl, PerformanceRealizedControl)
+    measured = [c for c in controls if isinstance(c, kinds)]
+    if data.task == "classification" and data.score_column is None:
+        yield doc.problem(
+            (*at, "task"),
+            f"{label}.data.score_column",
+            "a classifier's performance is estimated and measured on its scores, and the model "
+            "declares none: set data.score_column to the column with the predicted probability "
+            "of the positive class (the prediction column, if it holds that probability)",
+        )
+    if data.task == "regression" and data.prediction_column is None:
+        yield doc.problem(
+            (*at, "task"),
+            f"{label}.data.prediction_column",
+            "a regressor's performance is measured on its predictions: set "
+            "data.prediction_column",
+        )
+    if data.target_column is None:
+        yield doc.problem(
+            (*at, "task"),
+            f"{label}.data.target_column",
+            "the performance controls compare with the reference data's true outcome: set "
+            "data.target_column (the label column of the reference data)",
+        )
+    allowed = CLASSIFIER_METRICS if data.task == "classification" else REGRESSOR_METRICS
+    for control in measured:
+        metric = control.params.metric
+        if metric != "auto" and metric not in allowed:
+            yield doc.problem(
+                (*at, "task"),
+                f"{label}.data.task",
+                f"tier '{model.tier}' runs '{control.id}' with metric {metric}, which does not "
+                f"measure a {data.task} model ({' or '.join(allowed)}); set the control's "
+                "params.metric to auto or to one of those, or fix data.task",
+            )
+        if isinstance(control, PerformanceRealizedControl):
+            yield from _realized_contract(control, data, doc, at, label)
+
+
+def _realized_contract(
+    control: PerformanceRealizedControl, data: Any, doc: Any, at: tuple[Any, ...], label: str
+) -> Iterator[Problem]:
+    params = control.params
+    scored_at = getattr(data.current, "time_column", None)
+    if data.labels is not None and params.window is not None and not scored_at:
+        yield doc.problem(
+            (*at, "current"),
+            f"{label}.data.current.time_column",
+            f"'{control.id}' keeps the predictions of its window, so the current data needs the "
+            "time each prediction was scored: give data.current.time_column",
+        )
+    labels = data.labels
+    if labels and params.max_label_delay and not (scored_at and labels.time_column):
+        yield doc.problem(
+            (*at, "labels"),
+            f"{label}.data.labels.time_column",
+            f"'{control.id}' counts labels that arrived within max_label_delay of their "
+            "prediction: give data.labels.time_column and data.current.time_column",
+        )
 
 
 def _positions(doc: Any, key: str, id_field: str) -> dict[Any, int]:

@@ -17,7 +17,7 @@ Each Protocol adds what its use cases need to the ones before it:
 ``IdentityPorts``    + the identity store: decision credentials, personal tokens
 ``GatePorts``        actions + identity + the subscribers of domain events: decide, expire
 ``TickPorts``        + the settings: the escalation tick (e-mail fallback, anchoring)
-``RunPorts``         + metrics, datasets, the drift checker: open, measure and close a run
+``RunPorts``         + metrics, datasets, checker, GenAI, loss model: open, measure, close a run
 ===================  ======================================================================
 """
 
@@ -31,9 +31,16 @@ if TYPE_CHECKING:
     from prodcontrol.catalog.config import Config
     from prodcontrol.clock import Clock
     from prodcontrol.control.gates.events import Subscriber
+    from prodcontrol.engine.performance import LossRegressor
     from prodcontrol.evidence.port import EvidenceStore
     from prodcontrol.identity.port import IdentityStore
-    from prodcontrol.ports import DatasetSource, DriftChecker, MetricSource, ModelRegistry
+    from prodcontrol.ports import (
+        DatasetSource,
+        DriftChecker,
+        GenAIEvaluations,
+        MetricSource,
+        ModelRegistry,
+    )
     from prodcontrol.settings import Settings
 
 
@@ -87,6 +94,12 @@ class RunPorts(TickPorts, Protocol):
 
     @property
     def checker(self) -> DriftChecker: ...
+
+    @property
+    def genai(self) -> GenAIEvaluations: ...
+
+    @property
+    def loss_regressor(self) -> LossRegressor: ...
 
 
 @dataclass

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from prodcontrol.control.ports import IdentityPorts
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.evidence.records import NotificationIn
 from prodcontrol.identity.tokens import MalformedCredential, NewToken, PersonalToken, make_token
 from prodcontrol.identity.tokens import matches as token_matches
 from prodcontrol.identity.tokens import parse as parse_token
-from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class _VerifiedCache:
 _verified = _VerifiedCache()
 
 
-def authenticate(rt: Runtime, text: str | None) -> Actor:
+def authenticate(rt: IdentityPorts, text: str | None) -> Actor:
     """The person a personal token belongs to, or NotAuthenticated saying what is wrong."""
     if not text or not text.strip():
         raise NotAuthenticated(f"no personal token: {HOW_TO}")
@@ -106,13 +106,13 @@ def authenticate(rt: Runtime, text: str | None) -> Actor:
     return Actor(person=token.person, credential=f"token:{token.id}", via="token")
 
 
-def is_admin(rt: Runtime, person: str) -> bool:
+def is_admin(rt: IdentityPorts, person: str) -> bool:
     found = rt.config.inventory.people.get(person)
     return found is not None and ADMIN_ROLE in found.roles
 
 
 def issue(
-    rt: Runtime,
+    rt: IdentityPorts,
     person: str,
     *,
     by: Actor | None,
@@ -161,7 +161,7 @@ def issue(
     return new
 
 
-def visible_tokens(rt: Runtime, viewer: Actor) -> list[PersonalToken]:
+def visible_tokens(rt: IdentityPorts, viewer: Actor) -> list[PersonalToken]:
     """An mlops_admin sees every token, anyone else their own."""
     tokens = rt.identity.list_tokens()
     if is_admin(rt, viewer.person):
@@ -169,7 +169,7 @@ def visible_tokens(rt: Runtime, viewer: Actor) -> list[PersonalToken]:
     return [t for t in tokens if t.person == viewer.person]
 
 
-def revoke(rt: Runtime, token_id: str, *, by: Actor) -> PersonalToken:
+def revoke(rt: IdentityPorts, token_id: str, *, by: Actor) -> PersonalToken:
     token = rt.identity.get_token(token_id)
     if token is None:
         raise UsageError(f"no token {token_id!r}; see `prodcontrol tokens list`")
@@ -186,7 +186,7 @@ def revoke(rt: Runtime, token_id: str, *, by: Actor) -> PersonalToken:
 
 
 def break_glass(
-    rt: Runtime, person: str | None, reason: str, *, command: str, model: str | None
+    rt: IdentityPorts, person: str | None, reason: str, *, command: str, model: str | None
 ) -> Actor:
     """An emergency actor without a token: recorded and told to the risk channel at once."""
     if not person:
@@ -225,7 +225,7 @@ def break_glass(
     return Actor(person=person, credential=credential, via="break-glass", break_glass_reason=reason)
 
 
-def _risk_channels(rt: Runtime, model: str | None) -> list[str]:
+def _risk_channels(rt: IdentityPorts, model: str | None) -> list[str]:
     if model is not None and model in rt.config.inventory.models:
         return [rt.config.tier(rt.config.model(model)).risk_channel]
     return sorted({t.risk_channel for t in rt.config.catalog.tiers.values()})
@@ -260,7 +260,7 @@ def _same_voter(used: str, offered: str) -> bool:
     return glass and bool(operator) and operator == used_op
 
 
-def check_credential(rt: Runtime, gate_id: str, person: str, credential: str) -> str | None:
+def check_credential(rt: IdentityPorts, gate_id: str, person: str, credential: str) -> str | None:
     """Why ``credential`` may not decide for ``person`` on the gate, or None when it may."""
     for other, used in rt.identity.credentials_on(gate_id):
         if other != person and _same_voter(used, credential):
@@ -271,14 +271,16 @@ def check_credential(rt: Runtime, gate_id: str, person: str, credential: str) ->
     return None
 
 
-def note_credential(rt: Runtime, gate_id: str, person: str, credential: str, at: datetime) -> None:
+def note_credential(
+    rt: IdentityPorts, gate_id: str, person: str, credential: str, at: datetime
+) -> None:
     rt.identity.note_credential(gate_id, person, credential, at)
 
 
 # ---------------------------------------------------------------- Airflow users
 
 
-def airflow_actor(rt: Runtime, username: str | None, email: str | None = None) -> Actor:
+def airflow_actor(rt: IdentityPorts, username: str | None, email: str | None = None) -> Actor:
     """The person an Airflow user is (HITL answers): exact id or exact e-mail in people.yaml.
 
     ``username`` may be a person id or an e-mail (Airflow's auth managers use either); ``email``

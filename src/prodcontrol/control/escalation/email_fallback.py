@@ -11,18 +11,15 @@ were e-mail already are left alone. Nothing happens without ``smtp_host``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from prodcontrol.control.ports import TickPorts
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence.records import Notification, NotificationIn
-
-if TYPE_CHECKING:
-    from prodcontrol.runtime import Runtime
 
 SUFFIX = ":email"
 
 
-def _stuck(rt: Runtime, note: Notification, now: datetime) -> bool:
+def _stuck(rt: TickPorts, note: Notification, now: datetime) -> bool:
     payload = note.payload
     if note.recipient_kind != "person" or payload.get("kind") != "escalation":
         return False
@@ -40,7 +37,7 @@ def _stuck(rt: Runtime, note: Notification, now: datetime) -> bool:
     return now - note.created_at >= limit.acknowledge_within
 
 
-def queue_email_fallback(rt: Runtime, now: datetime) -> int:
+def queue_email_fallback(rt: TickPorts, now: datetime) -> int:
     """Queue the e-mail copies now due; returns how many rows were new."""
     if rt.settings.smtp_host is None:
         return 0

@@ -5,17 +5,14 @@ the gate now, a signed one-time link to its decision page
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from prodcontrol.control.gates import decision_links
+from prodcontrol.control.ports import TickPorts
 from prodcontrol.errors import ProdControlError
 from prodcontrol.ports import OutboundMessage
 
-if TYPE_CHECKING:
-    from prodcontrol.runtime import Runtime
 
-
-def links_for(rt: Runtime, message: OutboundMessage) -> list[tuple[str, str]]:
+def links_for(rt: TickPorts, message: OutboundMessage) -> list[tuple[str, str]]:
     links: list[tuple[str, str]] = []
     if message.evidence_url:
         links.append(("Evidence", message.evidence_url))

@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry, ValueControl
 from prodcontrol.catalog.types import OWNER_ROLES
@@ -38,6 +38,7 @@ from prodcontrol.control.escalation.messages import (
 )
 from prodcontrol.control.gates import events
 from prodcontrol.control.gates.events import GATE_CLOSED, Handled, Subscriber
+from prodcontrol.control.ports import TickPorts
 from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.control.runs.anchoring import anchor_if_due
 from prodcontrol.engine import escalation as timing
@@ -59,9 +60,6 @@ from prodcontrol.evidence.records import (
     NotificationIn,
     Verdict,
 )
-
-if TYPE_CHECKING:
-    from prodcontrol.runtime import Runtime
 
 OPEN_STATUSES: tuple[EscalationStatus, ...] = ("active", "acknowledged")
 
@@ -100,7 +98,7 @@ class TickResult:
 # --------------------------------------------------------------------------- starting
 
 
-def after_run(rt: Runtime, run_id: str) -> None:
+def after_run(rt: TickPorts, run_id: str) -> None:
     """Start the one chain for a run's open findings (its gate's chain, if a gate covers them).
 
     Idempotent: a run (or gate) that already has its chain gets none more.
@@ -112,7 +110,7 @@ def after_run(rt: Runtime, run_id: str) -> None:
 
 
 def _start_missing(
-    rt: Runtime,
+    rt: TickPorts,
     findings: list[Finding],
     gates: list[Gate],
     runs: set[str] | None = None,
@@ -141,7 +139,7 @@ def _chain_ids(gate: Gate | None, members: list[Finding]) -> set[str]:
     return {m.id for m in members} | set(groups.listed(gate) if gate else [])
 
 
-def _run_has_chain(rt: Runtime, members: list[Finding]) -> bool:
+def _run_has_chain(rt: TickPorts, members: list[Finding]) -> bool:
     """Whether a finding of the group's runs no longer open (waived, closed) keys a chain."""
     runs, ids = {m.run_id for m in members}, {m.id for m in members}
     others = [
@@ -153,7 +151,7 @@ def _run_has_chain(rt: Runtime, members: list[Finding]) -> bool:
 
 
 def start_for_finding(
-    rt: Runtime, finding: Finding, gate: Gate | None, verdict: Verdict | None = None
+    rt: TickPorts, finding: Finding, gate: Gate | None, verdict: Verdict | None = None
 ) -> Escalation | None:
     """Start the chain of the finding's group (its gate's, else its run's open findings).
 
@@ -176,7 +174,7 @@ def start_for_finding(
     return None  # pragma: no cover - every finding is in a group
 
 
-def _start(rt: Runtime, gate: Gate | None, members: list[Finding]) -> Escalation | None:
+def _start(rt: TickPorts, gate: Gate | None, members: list[Finding]) -> Escalation | None:
     """Write the chain's first step with its messages; ``None`` when the model left.
 
     Two tickers racing to start the same chain: the store's unique key on the lead finding
@@ -195,7 +193,7 @@ def _start(rt: Runtime, gate: Gate | None, members: list[Finding]) -> Escalation
 
 
 def first_step(
-    rt: Runtime,
+    rt: TickPorts,
     run: ControlRun,
     verdicts: Sequence[Verdict],
     findings: Sequence[Finding],
@@ -219,7 +217,7 @@ def first_step(
 
 
 def _first_step(
-    rt: Runtime, gate: Gate | None, members: list[Finding], cache: _Cache
+    rt: TickPorts, gate: Gate | None, members: list[Finding], cache: _Cache
 ) -> FirstStep | None:
     lead = _lead(rt, gate, members)
     try:
@@ -241,7 +239,7 @@ def _first_step(
     return FirstStep(escalation=record, notifications=messages)
 
 
-def _lead(rt: Runtime, gate: Gate | None, members: list[Finding]) -> Finding:
+def _lead(rt: TickPorts, gate: Gate | None, members: list[Finding]) -> Finding:
     """The finding a chain is keyed by: its gate's (worst) finding, else the run's worst."""
     if gate is not None and gate.finding_id:
         found = next((m for m in members if m.id == gate.finding_id), None)
@@ -249,7 +247,7 @@ def _lead(rt: Runtime, gate: Gate | None, members: list[Finding]) -> Finding:
     return members[0]
 
 
-def _policy(rt: Runtime, model: ModelEntry, findings: list[Finding]) -> EscalationPolicy:
+def _policy(rt: TickPorts, model: ModelEntry, findings: list[Finding]) -> EscalationPolicy:
     """The tier's chain, with the business-outcome owner first if any finding is a value control.
 
     Computed from every finding of the chain's run (any status), so it does not change while
@@ -265,7 +263,7 @@ def _policy(rt: Runtime, model: ModelEntry, findings: list[Finding]) -> Escalati
 class _Cache:
     """Store reads shared by the chains of one call (findings per model, verdicts per run)."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: TickPorts) -> None:
         self.rt = rt
         self._findings: dict[str, list[Finding]] = {}
         self._verdicts: dict[str, dict[str, Verdict]] = {}
@@ -301,7 +299,7 @@ class _Cache:
 
 
 def recipients(
-    rt: Runtime, model: ModelEntry, policy: EscalationPolicy, position: int
+    rt: TickPorts, model: ModelEntry, policy: EscalationPolicy, position: int
 ) -> list[tuple[str, str]]:
     """Who a chain position reaches, as ``(kind, id)`` pairs: people by id, channels by name."""
     found: list[tuple[str, str]] = []
@@ -323,7 +321,7 @@ class _Chain:
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: TickPorts,
         model: ModelEntry,
         policy: EscalationPolicy,
         *,
@@ -461,7 +459,7 @@ class _Chain:
 class _Groups:
     """The open findings of one tick, grouped by chain, and how to find an escalation's group."""
 
-    def __init__(self, rt: Runtime, findings: list[Finding], gates: list[Gate]) -> None:
+    def __init__(self, rt: TickPorts, findings: list[Finding], gates: list[Gate]) -> None:
         self.rt, self.gates = rt, gates
         self.by_key = groups.chain_groups(findings, gates)
         self.key_of = {m.id: key for key, (_, ms) in self.by_key.items() for m in ms}
@@ -494,7 +492,7 @@ class _Groups:
 
 
 def _chain_for(
-    rt: Runtime, escalation: Escalation, found: _Groups, gate: Gate | None
+    rt: TickPorts, escalation: Escalation, found: _Groups, gate: Gate | None
 ) -> _Chain | None:
     if escalation.finding_id is None:
         return None
@@ -511,7 +509,7 @@ def _chain_for(
 # --------------------------------------------------------------------------- the ticker
 
 
-def tick(rt: Runtime) -> TickResult:
+def tick(rt: TickPorts) -> TickResult:
     """Advance overdue chains, send reminders, move past dead letters, close what was decided.
 
     Safe to run from several places at once: each change is a compare-and-set in the store, and a
@@ -563,7 +561,7 @@ def tick(rt: Runtime) -> TickResult:
 
 
 def _advance_one(
-    rt: Runtime,
+    rt: TickPorts,
     escalation: Escalation,
     chain: _Chain | None,
     *,
@@ -592,7 +590,7 @@ def _advance_one(
     result.reminders += int(any(timing.is_reminder(chain.policy, p) for p in advance.positions))
 
 
-def _dead_positions(rt: Runtime) -> dict[str, set[int]]:
+def _dead_positions(rt: TickPorts) -> dict[str, set[int]]:
     found: dict[str, set[int]] = defaultdict(set)
     for note in rt.store.list_notifications(status="dead"):
         position = note.payload.get("position")
@@ -606,7 +604,7 @@ def _dead_positions(rt: Runtime) -> dict[str, set[int]]:
 
 
 def _count_breaches(
-    rt: Runtime, escalation: Escalation, gate: Gate | None, now: datetime, result: TickResult
+    rt: TickPorts, escalation: Escalation, gate: Gate | None, now: datetime, result: TickResult
 ) -> None:
     try:
         policy = rt.config.tier(rt.config.model(escalation.model)).escalation
@@ -625,7 +623,7 @@ def _count_breaches(
 # --------------------------------------------------------------------------- people acting
 
 
-def acknowledge(rt: Runtime, escalation_id: str, person: str, channel: str) -> Escalation:
+def acknowledge(rt: TickPorts, escalation_id: str, person: str, channel: str) -> Escalation:
     """Stop the chain (the gate stays pending). Only the model's owners and holders may."""
     escalation = rt.store.get_escalation(escalation_id)
     rt.config.person(person)  # UsageError for a person not in people.yaml
@@ -659,7 +657,7 @@ def acknowledge(rt: Runtime, escalation_id: str, person: str, channel: str) -> E
     return result
 
 
-def may_acknowledge(rt: Runtime, model_name: str) -> set[str]:
+def may_acknowledge(rt: TickPorts, model_name: str) -> set[str]:
     model = rt.config.model(model_name)
     allowed = set(model.owners.assigned().values())
     allowed |= rt.config.holders_of(model, "escalation_outcome")
@@ -667,7 +665,7 @@ def may_acknowledge(rt: Runtime, model_name: str) -> set[str]:
     return allowed
 
 
-def escalation_for_finding(rt: Runtime, finding_id: str) -> Escalation | None:
+def escalation_for_finding(rt: TickPorts, finding_id: str) -> Escalation | None:
     """The chain a finding is on: its own, else its gate's or its run's (one chain per group)."""
     found = rt.store.escalations_for_findings([finding_id])
     if found:
@@ -682,7 +680,7 @@ def escalation_for_finding(rt: Runtime, finding_id: str) -> Escalation | None:
     return found[-1] if found else None
 
 
-def gate_decided(rt: Runtime, gate_id: str) -> int:
+def gate_decided(rt: TickPorts, gate_id: str) -> int:
     """Close the gate's escalations and queue ``chat.update`` of every message sent about it.
 
     Returns how many updates were queued; calling it again queues none (idempotency keys).
@@ -711,7 +709,7 @@ def gate_decided(rt: Runtime, gate_id: str) -> int:
     return sum(1 for u in updates if u.idempotency_key not in before)
 
 
-def decided_line(rt: Runtime, gate: Gate) -> str:
+def decided_line(rt: TickPorts, gate: Gate) -> str:
     decisions = rt.store.decisions_for(gate.id)
     names = []
     for decision in decisions:
@@ -745,7 +743,7 @@ def _update_for(note: Notification, gate: Gate, line: str) -> NotificationIn:
 # --------------------------------------------------------------------------- subscribing
 
 
-def gate_closed_subscriber(rt: Runtime) -> Subscriber:
+def gate_closed_subscriber(rt: TickPorts) -> Subscriber:
     """Stop a closed gate's escalations and update its Slack messages, whatever the channel
     that closed it (a subscriber to the gate's domain event, see :mod:`..gates.events`)."""
 

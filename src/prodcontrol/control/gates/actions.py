@@ -31,6 +31,7 @@ from typing import Any
 from prodcontrol.catalog.readiness import missing_owner_roles
 from prodcontrol.catalog.schema import TierPolicy
 from prodcontrol.catalog.types import DecisionRight
+from prodcontrol.control.ports import ActionPorts
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError, UsageError
 from prodcontrol.evidence.records import (
@@ -41,7 +42,6 @@ from prodcontrol.evidence.records import (
     NotificationIn,
 )
 from prodcontrol.ports import ModelVersionRef
-from prodcontrol.runtime import Runtime
 
 TAG_APPROVED = "prodcontrol.approved"
 TAG_APPROVED_AT = "prodcontrol.approved_at"
@@ -75,7 +75,7 @@ def is_suspended(version: ModelVersionRef) -> bool:
     return version.tags.get(TAG_SUSPENDED) == "true"
 
 
-def done_for_gate(rt: Runtime, gate: Gate) -> Action | None:
+def done_for_gate(rt: ActionPorts, gate: Gate) -> Action | None:
     """The action a gate already set off (applied or skipped), if any."""
     for action in reversed(rt.store.list_actions(gate.model)):
         if action.gate_id == gate.id and action.status in DONE:
@@ -107,7 +107,7 @@ def requested_action(gate: Gate, by: str) -> ActionIn | None:
     )
 
 
-def apply_gate_outcome(rt: Runtime, gate: Gate) -> Action | None:
+def apply_gate_outcome(rt: ActionPorts, gate: Gate) -> Action | None:
     """Apply what a closed gate asked for now; a second call returns what was done.
 
     A gate closed without a queued action (decided before actions were queued) gets one.
@@ -124,7 +124,7 @@ def apply_gate_outcome(rt: Runtime, gate: Gate) -> Action | None:
 
 
 def apply_requested(
-    rt: Runtime, *, gate_id: str | None = None, raise_unreachable: bool = False
+    rt: ActionPorts, *, gate_id: str | None = None, raise_unreachable: bool = False
 ) -> list[Action]:
     """Apply every queued action that is due (the ticker), or only the gate's (right after its
     decision). Each is leased first, so two tickers never apply one action twice.
@@ -148,14 +148,14 @@ def apply_requested(
     return settled
 
 
-def _apply_one(rt: Runtime, queued: Action) -> Action:
+def _apply_one(rt: ActionPorts, queued: Action) -> Action:
     gate = rt.store.get_gate(str(queued.gate_id))
     by = _deciders(rt, gate)
     why = f"gate {gate.id} {gate.status}"
     return APPLIERS[queued.action](rt, gate, by, why, queued)
 
 
-def _retry_or_dead(rt: Runtime, queued: Action, exc: UnreachableError) -> Action | None:
+def _retry_or_dead(rt: ActionPorts, queued: Action, exc: UnreachableError) -> Action | None:
     limit = _tier_of(rt, queued.model).gate.action_attempts
     result = {"error": str(exc), "attempts": queued.attempts + 1}
     if queued.attempts + 1 >= limit:
@@ -168,11 +168,11 @@ def _retry_or_dead(rt: Runtime, queued: Action, exc: UnreachableError) -> Action
     return None
 
 
-def _tier_of(rt: Runtime, model: str) -> TierPolicy:
+def _tier_of(rt: ActionPorts, model: str) -> TierPolicy:
     return rt.config.tier(rt.config.model(model))
 
 
-def _escalate(rt: Runtime, action: Action, why: str) -> None:
+def _escalate(rt: ActionPorts, action: Action, why: str) -> None:
     """Tell the tier's risk channel that a decided action did not happen (outbox, once)."""
     try:
         channel = _tier_of(rt, action.model).risk_channel
@@ -196,7 +196,7 @@ def _escalate(rt: Runtime, action: Action, why: str) -> None:
     )
 
 
-def _deciders(rt: Runtime, gate: Gate) -> str:
+def _deciders(rt: ActionPorts, gate: Gate) -> str:
     if gate.status == "expired":
         return SYSTEM
     wanted = "approve" if gate.status == "approved" else "reject"
@@ -208,7 +208,7 @@ def _deciders(rt: Runtime, gate: Gate) -> str:
 
 
 def _execute(
-    rt: Runtime,
+    rt: ActionPorts,
     kind: ActionKind,
     model: str,
     version: str,
@@ -262,7 +262,7 @@ def _execute(
 
 
 def _settle(
-    rt: Runtime,
+    rt: ActionPorts,
     queued: Action,
     kind: ActionKind,
     version: str,
@@ -302,7 +302,7 @@ def _stale(alias: str, current: ModelVersionRef | None, gate: Gate | None) -> st
     )
 
 
-def _stamp(rt: Runtime, kind: str, by: str, gate: Gate | None) -> dict[str, str]:
+def _stamp(rt: ActionPorts, kind: str, by: str, gate: Gate | None) -> dict[str, str]:
     return {
         TAG_LAST_ACTION: kind,
         TAG_LAST_ACTION_AT: rt.clock.now().isoformat(timespec="seconds"),
@@ -312,7 +312,7 @@ def _stamp(rt: Runtime, kind: str, by: str, gate: Gate | None) -> dict[str, str]
 
 
 def _serving(
-    rt: Runtime,
+    rt: ActionPorts,
     model: str,
     kind: ActionKind,
     by: str,
@@ -350,7 +350,7 @@ def _number(version: str) -> tuple[int, str]:
 
 
 def rollback_target(
-    rt: Runtime, model: str, versions: list[ModelVersionRef], current: ModelVersionRef | None
+    rt: ActionPorts, model: str, versions: list[ModelVersionRef], current: ModelVersionRef | None
 ) -> ModelVersionRef | None:
     """The newest version older than ``current`` that passed its gate and was not withdrawn.
 
@@ -379,7 +379,7 @@ def rollback_target(
 
 
 def rollback(
-    rt: Runtime,
+    rt: ActionPorts,
     model: str,
     *,
     by: str,
@@ -453,7 +453,7 @@ def rollback(
 
 
 def _skip(
-    rt: Runtime,
+    rt: ActionPorts,
     kind: ActionKind,
     model: str,
     *,
@@ -473,7 +473,7 @@ def _skip(
 
 
 def suspend(
-    rt: Runtime,
+    rt: ActionPorts,
     model: str,
     *,
     by: str,
@@ -520,7 +520,7 @@ def suspend(
     )
 
 
-def promote(rt: Runtime, gate: Gate, queued: Action | None = None) -> Action:
+def promote(rt: ActionPorts, gate: Gate, queued: Action | None = None) -> Action:
     """Move the gate's version to the serving alias; only through an approved promotion gate."""
     if gate.kind != "promotion" or gate.status != "approved":
         raise DecisionRefused(
@@ -572,7 +572,7 @@ def promote(rt: Runtime, gate: Gate, queued: Action | None = None) -> Action:
     )
 
 
-def retire(rt: Runtime, gate: Gate, queued: Action | None = None) -> Action:
+def retire(rt: ActionPorts, gate: Gate, queued: Action | None = None) -> Action:
     """Remove every alias of the model and tag its versions retired; evidence stays."""
     if gate.kind != "retire" or gate.status != "approved":
         raise DecisionRefused(
@@ -604,7 +604,7 @@ def retire(rt: Runtime, gate: Gate, queued: Action | None = None) -> Action:
     )
 
 
-def accept(rt: Runtime, gate: Gate, *, by: str, queued: Action | None = None) -> Action:
+def accept(rt: ActionPorts, gate: Gate, *, by: str, queued: Action | None = None) -> Action:
     """Accept a finding (approved by people, or by timeout): the version keeps serving."""
     approved = gate.status == "approved"
     # a waived finding stays waived: when its waiver ends it must open again
@@ -639,7 +639,7 @@ def accept(rt: Runtime, gate: Gate, *, by: str, queued: Action | None = None) ->
     )
 
 
-def _notify_timeout_accept(rt: Runtime, gate: Gate) -> None:
+def _notify_timeout_accept(rt: ActionPorts, gate: Gate) -> None:
     """Low and medium tiers accept on timeout and tell the risk channel (outbox, once)."""
     tier = rt.config.tier(rt.config.model(gate.model))
     text = (
@@ -661,7 +661,7 @@ def _notify_timeout_accept(rt: Runtime, gate: Gate) -> None:
 
 
 def accept_with_waiver(
-    rt: Runtime,
+    rt: ActionPorts,
     *,
     model: str,
     model_version: str,
@@ -691,7 +691,7 @@ def accept_with_waiver(
     )
 
 
-Applier = Callable[[Runtime, Gate, str, str, Action], Action]
+Applier = Callable[[ActionPorts, Gate, str, str, Action], Action]
 APPLIERS: dict[str, Applier] = {
     "accept": lambda rt, gate, by, why, q: accept(rt, gate, by=by, queued=q),
     "rollback": lambda rt, gate, by, why, q: rollback(
@@ -714,7 +714,7 @@ MANUAL_RIGHTS: dict[str, tuple[DecisionRight, ...]] = {
 }
 
 
-def check_manual_right(rt: Runtime, model: str, action: str, person: str, reason: str) -> None:
+def check_manual_right(rt: ActionPorts, model: str, action: str, person: str, reason: str) -> None:
     """A person may roll back or suspend by hand if they hold the right; refusals are recorded."""
     entry = rt.config.model(model)
     rights = MANUAL_RIGHTS[action]
@@ -739,11 +739,11 @@ def check_manual_right(rt: Runtime, model: str, action: str, person: str, reason
     raise DecisionRefused(message)
 
 
-def manual_rollback(rt: Runtime, model: str, *, person: str, reason: str) -> Action:
+def manual_rollback(rt: ActionPorts, model: str, *, person: str, reason: str) -> Action:
     check_manual_right(rt, model, "rollback", person, reason)
     return rollback(rt, model, by=person, reason=reason)
 
 
-def manual_suspend(rt: Runtime, model: str, *, person: str, reason: str) -> Action:
+def manual_suspend(rt: ActionPorts, model: str, *, person: str, reason: str) -> Action:
     check_manual_right(rt, model, "suspend", person, reason)
     return suspend(rt, model, by=person, reason=reason)

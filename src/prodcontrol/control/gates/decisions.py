@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from prodcontrol.catalog.schema import TierPolicy
 from prodcontrol.control.gates import actions, events
+from prodcontrol.control.ports import GatePorts
 from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError
@@ -32,14 +33,13 @@ from prodcontrol.evidence.records import (
     NotificationIn,
 )
 from prodcontrol.identity import service as identity
-from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- deciding
 
 
-def who_could_decide(rt: Runtime, gate: Gate, decision: DecisionValue = "approve") -> list[str]:
+def who_could_decide(rt: GatePorts, gate: Gate, decision: DecisionValue = "approve") -> list[str]:
     """The people who may still take ``decision`` on the gate."""
     entry = rt.config.model(gate.model)
     return rules.could_decide(
@@ -52,7 +52,7 @@ def who_could_decide(rt: Runtime, gate: Gate, decision: DecisionValue = "approve
 
 
 def decide(
-    rt: Runtime,
+    rt: GatePorts,
     gate_id: str,
     *,
     person: str,
@@ -152,7 +152,7 @@ def decide(
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
 
-def _unreported(rt: Runtime, gate: Gate) -> rules.Refusal | None:
+def _unreported(rt: GatePorts, gate: Gate) -> rules.Refusal | None:
     """A serious incident closes (approve) only once reported to the authority (Art. 73)."""
     from prodcontrol.control.lifecycle import incidents
 
@@ -169,7 +169,7 @@ def _unreported(rt: Runtime, gate: Gate) -> rules.Refusal | None:
 
 
 def _record_refusal(
-    rt: Runtime,
+    rt: GatePorts,
     gate: Gate,
     *,
     person: str,
@@ -198,7 +198,7 @@ def _record_refusal(
 
 
 def _note_credential(
-    rt: Runtime, gate: Gate, person: str, decision: DecisionValue, credential: str
+    rt: GatePorts, gate: Gate, person: str, decision: DecisionValue, credential: str
 ) -> None:
     identity.note_credential(rt, gate.id, person, credential, rt.clock.now())
     rt.store.record_event(
@@ -210,9 +210,9 @@ def _note_credential(
     )
 
 
-def _changed(rt: Runtime, gate: Gate) -> None:
+def _changed(rt: GatePorts, gate: Gate) -> None:
     """After a write that closed the gate: apply its outcome, then dispatch its domain event
-    (written with the decision) to the subscribers the composition root gave the Runtime."""
+    (written with the decision) to the subscribers the composition root gave."""
     if gate.status == "pending":
         return
     try:
@@ -222,7 +222,7 @@ def _changed(rt: Runtime, gate: Gate) -> None:
         events.dispatch(rt.store, rt.subscribers, rt.clock, gate_id=gate.id)
 
 
-def _settle_covered(rt: Runtime, gate: Gate) -> None:
+def _settle_covered(rt: GatePorts, gate: Gate) -> None:
     """An accepting outcome closes every open finding the gate covers, not only its worst one.
 
     The gate's own ``finding_id`` is closed by :func:`prodcontrol.control.gates.actions.accept` with
@@ -249,7 +249,7 @@ def _settle_covered(rt: Runtime, gate: Gate) -> None:
 # --------------------------------------------------------------------------- timeouts
 
 
-def _expire(rt: Runtime, gate: Gate) -> Gate | None:
+def _expire(rt: GatePorts, gate: Gate) -> Gate | None:
     """Expire one gate and apply its timeout action; ``None`` if someone closed it first."""
     closing = gate.model_copy(update={"status": "expired"})
     queued = actions.requested_action(closing, "system")
@@ -263,7 +263,7 @@ def _expire(rt: Runtime, gate: Gate) -> Gate | None:
     return closed
 
 
-def expire_due_gates(rt: Runtime) -> list[Gate]:
+def expire_due_gates(rt: GatePorts) -> list[Gate]:
     """Expire every pending gate past its ``due_at`` and apply each tier's timeout action.
 
     Waived findings whose waivers ended open again here too (time ran out for both).
@@ -293,7 +293,7 @@ def expire_due_gates(rt: Runtime) -> list[Gate]:
 
 
 def open_finding_gate(
-    rt: Runtime,
+    rt: GatePorts,
     finding: Finding,
     tier: TierPolicy | str,
     flow_run_id: str | None = None,
@@ -344,7 +344,7 @@ def open_finding_gate(
 
 
 def finding_gate_spec(
-    rt: Runtime,
+    rt: GatePorts,
     group: Sequence[Finding],
     policy: TierPolicy,
     *,
@@ -376,7 +376,7 @@ def finding_gate_spec(
     )
 
 
-def covered_findings(rt: Runtime, gate: Gate) -> list[Finding]:
+def covered_findings(rt: GatePorts, gate: Gate) -> list[Finding]:
     """Every finding the gate decides on, worst first (see
     :mod:`prodcontrol.control.runs.finding_groups`)."""
     if gate.kind != "finding":

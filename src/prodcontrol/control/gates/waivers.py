@@ -16,11 +16,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from prodcontrol.control.gates import actions
+from prodcontrol.control.ports import GatePorts
 from prodcontrol.engine import gates as rules
 from prodcontrol.engine.findings import WaiverView
 from prodcontrol.errors import DecisionRefused, StoreConflict, UnreachableError, UsageError
 from prodcontrol.evidence.records import Channel, Finding, Waiver, WaiverIn
-from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def state_at(waiver: Waiver, now: datetime) -> WaiverState:
 
 
 def _refuse(
-    rt: Runtime, finding: Finding, what: str, problem: str, payload: dict[str, object]
+    rt: GatePorts, finding: Finding, what: str, problem: str, payload: dict[str, object]
 ) -> None:
     rt.store.record_event(
         f"waiver_{what}_refused", "finding", finding.id, finding.model, payload | {"why": problem}
@@ -58,7 +58,7 @@ def _refuse(
 
 
 def grant(
-    rt: Runtime,
+    rt: GatePorts,
     finding_id: str,
     *,
     approver: str,
@@ -123,7 +123,7 @@ def grant(
 
 
 def _grant_problem(
-    rt: Runtime,
+    rt: GatePorts,
     finding: Finding,
     *,
     approver: str,
@@ -161,7 +161,7 @@ def _grant_problem(
 
 
 def _approve_pending_gate(
-    rt: Runtime, finding: Finding, approver: str, waiver: Waiver, channel: Channel
+    rt: GatePorts, finding: Finding, approver: str, waiver: Waiver, channel: Channel
 ) -> None:
     """A waiver answers the finding's pending gate too, when its approver may approve it.
 
@@ -202,7 +202,7 @@ def _approve_pending_gate(
 
 
 def list_waivers(
-    rt: Runtime, model: str | None = None, *, include_inactive: bool = False
+    rt: GatePorts, model: str | None = None, *, include_inactive: bool = False
 ) -> list[WaiverStatus]:
     """Waivers, soonest expiry first; ``expiring`` ones end within 7 days."""
     now = rt.clock.now()
@@ -219,7 +219,7 @@ def list_waivers(
     return sorted(rows, key=lambda r: (r.waiver.expires_at, r.waiver.id))
 
 
-def revoke(rt: Runtime, waiver_id: str, *, by: str, reason: str) -> Waiver:
+def revoke(rt: GatePorts, waiver_id: str, *, by: str, reason: str) -> Waiver:
     """Revoke a waiver now (an ``exception`` right holder); its finding is open again."""
     waiver = next((w for w in rt.store.list_waivers() if w.id == waiver_id), None)
     if waiver is None:
@@ -238,7 +238,7 @@ def revoke(rt: Runtime, waiver_id: str, *, by: str, reason: str) -> Waiver:
     return rt.store.revoke_waiver(waiver_id, by, reason.strip())
 
 
-def views(rt: Runtime, model: str, active_at: datetime | None = None) -> list[WaiverView]:
+def views(rt: GatePorts, model: str, active_at: datetime | None = None) -> list[WaiverView]:
     """The model's waivers as the engine sees them (``plan_findings``): expired ones included
     unless ``active_at`` is given, so an expired waiver no longer accepts its finding.
 
@@ -261,7 +261,7 @@ def views(rt: Runtime, model: str, active_at: datetime | None = None) -> list[Wa
     return found
 
 
-def reopen_expired(rt: Runtime, model: str | None = None) -> list[Finding]:
+def reopen_expired(rt: GatePorts, model: str | None = None) -> list[Finding]:
     """Set every waived finding that no active waiver covers any more back to ``open``.
 
     A waiver covers the finding it names and the later findings of the same model and control

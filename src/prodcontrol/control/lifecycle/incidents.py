@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from prodcontrol.catalog.schema import EscalationPolicy, ModelEntry
 from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.control.gates import decisions
+from prodcontrol.control.ports import EvidencePorts, RunPorts, TickPorts
 from prodcontrol.engine import escalation as timing
 from prodcontrol.engine import incidents as rules
 from prodcontrol.errors import DecisionRefused, ProdControlError, StoreConflict, UsageError
@@ -44,7 +45,6 @@ from prodcontrol.evidence.records import (
 
 if TYPE_CHECKING:
     from prodcontrol.control.escalation.escalation import TickResult
-    from prodcontrol.runtime import Runtime
 
 KIND = "incident"
 RIGHT: DecisionRight = "escalation_outcome"
@@ -74,7 +74,7 @@ class IncidentView(BaseModel):
 
 
 def open_incident(
-    rt: Runtime,
+    rt: RunPorts,
     model: str,
     *,
     person: str,
@@ -138,7 +138,7 @@ def open_incident(
     return gate
 
 
-def _serving_version(rt: Runtime, entry: ModelEntry) -> str:
+def _serving_version(rt: RunPorts, entry: ModelEntry) -> str:
     """The version serving now; an incident is opened even when MLflow does not answer."""
     try:
         return rt.metrics.resolve_alias(entry.name, entry.serving_alias).version
@@ -146,7 +146,7 @@ def _serving_version(rt: Runtime, entry: ModelEntry) -> str:
         return "unknown"
 
 
-def _start_chain(rt: Runtime, entry: ModelEntry, gate: Gate) -> Escalation:
+def _start_chain(rt: TickPorts, entry: ModelEntry, gate: Gate) -> Escalation:
     now = rt.clock.now()
     chain = policy(rt, entry, gate, now)
     advance = timing.start(chain, now)
@@ -161,7 +161,7 @@ def _start_chain(rt: Runtime, entry: ModelEntry, gate: Gate) -> Escalation:
     return rt.store.start_escalation(record, messages)
 
 
-def policy(rt: Runtime, entry: ModelEntry, gate: Gate, started_at: datetime) -> EscalationPolicy:
+def policy(rt: TickPorts, entry: ModelEntry, gate: Gate, started_at: datetime) -> EscalationPolicy:
     """The incident's chain: the tier's people and risk channel, SLA timers from the deadline."""
     tier = rt.config.tier(entry)
     aware = datetime.fromisoformat(str(gate.context["aware_at"]))
@@ -173,7 +173,7 @@ def policy(rt: Runtime, entry: ModelEntry, gate: Gate, started_at: datetime) -> 
 
 
 def _messages(
-    rt: Runtime,
+    rt: TickPorts,
     entry: ModelEntry,
     gate: Gate,
     chain: EscalationPolicy,
@@ -203,7 +203,7 @@ def _messages(
     return messages
 
 
-def _note(rt: Runtime, gate: Gate, key: str, to: tuple[str, str], text: str) -> NotificationIn:
+def _note(rt: TickPorts, gate: Gate, key: str, to: tuple[str, str], text: str) -> NotificationIn:
     kind, recipient = to
     url = f"{rt.settings.web_base_url.rstrip('/')}/models/{gate.model}"
     return NotificationIn(
@@ -222,7 +222,7 @@ def _note(rt: Runtime, gate: Gate, key: str, to: tuple[str, str], text: str) -> 
     )
 
 
-def _text(rt: Runtime, gate: Gate, now: datetime, *, reminder: bool) -> str:
+def _text(rt: TickPorts, gate: Gate, now: datetime, *, reminder: bool) -> str:
     context = gate.context
     rule = rules.rule_for(str(context["case"]))
     deadline = datetime.fromisoformat(str(context["deadline"]))
@@ -244,7 +244,7 @@ def _text(rt: Runtime, gate: Gate, now: datetime, *, reminder: bool) -> str:
 
 
 def tick_one(
-    rt: Runtime, escalation: Escalation, gate: Gate, now: datetime, result: TickResult
+    rt: TickPorts, escalation: Escalation, gate: Gate, now: datetime, result: TickResult
 ) -> None:
     """Advance an incident chain: reminders until reported, one alarm once the deadline passed."""
     try:
@@ -275,7 +275,7 @@ def tick_one(
         result.breaches[breach] += 1
 
 
-def _deadline_missed(rt: Runtime, entry: ModelEntry, gate: Gate, deadline: datetime) -> None:
+def _deadline_missed(rt: TickPorts, entry: ModelEntry, gate: Gate, deadline: datetime) -> None:
     key = f"incident:{gate.id}:deadline-missed"
     if any(n.idempotency_key == key for n in rt.store.notifications_about(gate_id=gate.id)):
         return
@@ -299,19 +299,19 @@ def _deadline_missed(rt: Runtime, entry: ModelEntry, gate: Gate, deadline: datet
 # --------------------------------------------------------------------------- people acting
 
 
-def get(rt: Runtime, incident_id: str) -> Gate:
+def get(rt: EvidencePorts, incident_id: str) -> Gate:
     gate = rt.store.get_gate(incident_id)
     if gate.kind != KIND:
         raise UsageError(f"{incident_id} is a {gate.kind} gate, not an incident")
     return gate
 
 
-def chain_of(rt: Runtime, gate: Gate) -> Escalation | None:
+def chain_of(rt: EvidencePorts, gate: Gate) -> Escalation | None:
     found = [e for e in rt.store.list_escalations() if e.gate_id == gate.id]
     return found[-1] if found else None
 
 
-def _holder(rt: Runtime, gate: Gate, person: str, what: str, channel: Channel) -> None:
+def _holder(rt: TickPorts, gate: Gate, person: str, what: str, channel: Channel) -> None:
     """Only holders of the incident's right report it; a refusal is evidence."""
     entry = rt.config.model(gate.model)
     rt.config.person(person)
@@ -332,7 +332,7 @@ def _holder(rt: Runtime, gate: Gate, person: str, what: str, channel: Channel) -
 
 
 def report(
-    rt: Runtime,
+    rt: TickPorts,
     incident_id: str,
     *,
     person: str,
@@ -384,7 +384,7 @@ def report(
 
 
 def close(
-    rt: Runtime,
+    rt: TickPorts,
     incident_id: str,
     *,
     person: str,
@@ -409,7 +409,7 @@ def close(
 # --------------------------------------------------------------------------- reading
 
 
-def _events(rt: Runtime, gate: Gate, kind: str) -> list[dict[str, Any]]:
+def _events(rt: EvidencePorts, gate: Gate, kind: str) -> list[dict[str, Any]]:
     return [
         dict(e.payload)
         for e in rt.store.events()
@@ -417,11 +417,11 @@ def _events(rt: Runtime, gate: Gate, kind: str) -> list[dict[str, Any]]:
     ]
 
 
-def _reports(rt: Runtime, gate: Gate) -> list[dict[str, Any]]:
+def _reports(rt: EvidencePorts, gate: Gate) -> list[dict[str, Any]]:
     return _events(rt, gate, "incident.reported")
 
 
-def reported(rt: Runtime, gate: Gate) -> bool:
+def reported(rt: EvidencePorts, gate: Gate) -> bool:
     """Whether a report was recorded: ``incident report`` is what acknowledges its chain."""
     chain = chain_of(rt, gate)
     return chain is not None and chain.acknowledged_at is not None
@@ -435,7 +435,7 @@ def status_of(gate: Gate, chain: Escalation | None) -> str:
     return "reported" if chain is not None and chain.acknowledged_at else "open"
 
 
-def view(rt: Runtime, gate: Gate, chains: list[Escalation] | None = None) -> IncidentView:
+def view(rt: EvidencePorts, gate: Gate, chains: list[Escalation] | None = None) -> IncidentView:
     found = [e for e in (chains or rt.store.list_escalations()) if e.gate_id == gate.id]
     chain = found[-1] if found else None
     deadline = datetime.fromisoformat(str(gate.context["deadline"]))
@@ -462,13 +462,18 @@ def _overdue(reported: datetime | None, deadline: datetime, now: datetime) -> bo
     return (reported or now) > deadline
 
 
-def list_incidents(rt: Runtime, model: str | None = None) -> list[IncidentView]:
+def list_incidents(rt: EvidencePorts, model: str | None = None) -> list[IncidentView]:
     gates = [g for g in rt.store.list_gates(model=model) if g.kind == KIND]
     chains = rt.store.list_escalations()
     return sorted((view(rt, g, chains) for g in gates), key=lambda v: v.aware_at, reverse=True)
 
 
-def facts(rt: Runtime, incident_id: str) -> rules.IncidentFacts:
+def unreported(rt: EvidencePorts, model: str) -> list[str]:
+    """The model's open incidents not reported yet (Art. 73(6): do not change the system)."""
+    return [v.id for v in list_incidents(rt, model) if v.status == "open"]
+
+
+def facts(rt: TickPorts, incident_id: str) -> rules.IncidentFacts:
     """Everything the report draft says, from the evidence: the gate, its events, decisions."""
     gate = get(rt, incident_id)
     entry = rt.config.model(gate.model)

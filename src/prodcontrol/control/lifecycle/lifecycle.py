@@ -15,17 +15,17 @@ from typing import Literal
 
 from prodcontrol.catalog.readiness import missing_owner_roles
 from prodcontrol.catalog.types import CONTROLLED_STAGES, Stage
-from prodcontrol.control.lifecycle import usecase
+from prodcontrol.control.lifecycle import incidents, usecase
+from prodcontrol.control.ports import GatePorts
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.evidence.records import Gate
-from prodcontrol.runtime import Runtime
 
 TargetStage = Literal["pilot", "production"]
 STAGES: tuple[str, ...] = ("experimentation", "pilot", "production", "retired")
 
 
-def effective_stage(rt: Runtime, model: str) -> Stage:
+def effective_stage(rt: GatePorts, model: str) -> Stage:
     """The declared stage, unless an applied promote or retire action moved the model since."""
     declared = rt.config.model(model).stage
     for action in reversed(rt.store.list_actions(model)):
@@ -35,23 +35,23 @@ def effective_stage(rt: Runtime, model: str) -> Stage:
     return declared
 
 
-def is_controlled(rt: Runtime, model: str) -> bool:
+def is_controlled(rt: GatePorts, model: str) -> bool:
     """Whether production controls run on the model now (pilot or production, not retired)."""
     return effective_stage(rt, model) in CONTROLLED_STAGES
 
 
-def _refuse(rt: Runtime, model: str, what: str, problem: str, payload: dict[str, object]) -> None:
+def _refuse(rt: GatePorts, model: str, what: str, problem: str, payload: dict[str, object]) -> None:
     rt.store.record_event(f"{what}_refused", "model", model, model, payload | {"why": problem})
     raise DecisionRefused(f"{what} of {model} refused: {problem}")
 
 
-def _check_person(rt: Runtime, person: str) -> None:
+def _check_person(rt: GatePorts, person: str) -> None:
     if person not in rt.config.inventory.people:
         known = ", ".join(sorted(rt.config.inventory.people))
         raise UsageError(f"unknown person '{person}'; people.yaml has: {known}")
 
 
-def candidate_problem(rt: Runtime, model: str, version: str) -> str | None:
+def candidate_problem(rt: GatePorts, model: str, version: str) -> str | None:
     """Why ``version`` cannot be promoted on its control evidence, or ``None``."""
     runs = [
         r for r in rt.store.list_runs(model) if r.model_version == version and r.status != "running"
@@ -73,7 +73,7 @@ def candidate_problem(rt: Runtime, model: str, version: str) -> str | None:
 
 
 def request_promotion(
-    rt: Runtime,
+    rt: GatePorts,
     model: str,
     version: str,
     to_stage: str,
@@ -110,6 +110,13 @@ def request_promotion(
         problem = why
     elif version not in known_versions:
         problem = f"the registry has no version {version} of {model}"
+    elif unreported := incidents.unreported(rt, model):
+        problem = (
+            f"serious incident {', '.join(unreported)} on {model} is not reported yet; the "
+            "AI Act (Art. 73(6)) forbids altering the system in a way that may affect the "
+            "evaluation of its causes before the authorities are informed: report it first "
+            f"(prodcontrol incident report {unreported[0]} --kind initial --reference REF)"
+        )
     else:
         problem = candidate_problem(rt, model, version)
     if problem:
@@ -134,7 +141,7 @@ def request_promotion(
     return rt.store.open_gate(spec)
 
 
-def request_retirement(rt: Runtime, model: str, *, requested_by: str, reason: str) -> Gate:
+def request_retirement(rt: GatePorts, model: str, *, requested_by: str, reason: str) -> Gate:
     """Open (or return the pending) retire gate for the model."""
     entry = rt.config.model(model)
     _check_person(rt, requested_by)

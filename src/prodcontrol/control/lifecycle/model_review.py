@@ -13,48 +13,45 @@ review.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 from prodcontrol.catalog.schema import ModelEntry, ReviewDueControl
 from prodcontrol.catalog.types import CONTROLLED_STAGES
 from prodcontrol.control.gates import decisions
+from prodcontrol.control.ports import GatePorts
 from prodcontrol.engine import measures
 from prodcontrol.engine.effectiveness import last_reviewed
 from prodcontrol.engine.gates import LIFECYCLE_RIGHTS
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.evidence.records import Channel, Gate, GateIn
 
-if TYPE_CHECKING:
-    from prodcontrol.runtime import Runtime
-
 REVIEW_WINDOW = timedelta(days=30)
 """How long reviewers have to complete a review gate before it expires (and is opened again)."""
 
 
-def _review_control(rt: Runtime, entry: ModelEntry) -> ReviewDueControl | None:
+def _review_control(rt: GatePorts, entry: ModelEntry) -> ReviewDueControl | None:
     for control in rt.config.controls_for(entry):
         if isinstance(control, ReviewDueControl):
             return control
     return None
 
 
-def checklist(rt: Runtime, entry: ModelEntry) -> list[str]:
+def checklist(rt: GatePorts, entry: ModelEntry) -> list[str]:
     control = _review_control(rt, entry)
     return list(control.params.checklist) if control else []
 
 
-def last_review_date(rt: Runtime, entry: ModelEntry) -> date | None:
+def last_review_date(rt: GatePorts, entry: ModelEntry) -> date | None:
     """The later of ``last_review`` in models.yaml and the newest approved review gate."""
     when = last_reviewed(entry, rt.store.list_gates(model=entry.name))
     return when.date() if when is not None else None
 
 
-def _pending(rt: Runtime, model: str) -> Gate | None:
+def _pending(rt: GatePorts, model: str) -> Gate | None:
     pending = [g for g in rt.store.list_gates(status="pending", model=model) if g.kind == "review"]
     return pending[-1] if pending else None
 
 
-def open_review(rt: Runtime, model: str, *, requested_by: str | None = None) -> Gate:
+def open_review(rt: GatePorts, model: str, *, requested_by: str | None = None) -> Gate:
     """Open the model's review gate; an already pending one is returned, not doubled."""
     entry = rt.config.model(model)
     existing = _pending(rt, model)
@@ -79,7 +76,7 @@ def open_review(rt: Runtime, model: str, *, requested_by: str | None = None) -> 
     return rt.store.open_gate(spec)
 
 
-def open_due_reviews(rt: Runtime) -> list[Gate]:
+def open_due_reviews(rt: GatePorts) -> list[Gate]:
     """Open a review gate for each controlled model whose review is due by its tier's cadence."""
     now = rt.clock.now()
     opened = []
@@ -97,7 +94,7 @@ def open_due_reviews(rt: Runtime) -> list[Gate]:
 
 
 def complete(
-    rt: Runtime,
+    rt: GatePorts,
     model: str,
     *,
     person: str,

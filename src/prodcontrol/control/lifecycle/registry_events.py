@@ -17,12 +17,10 @@ Models not in models.yaml are ignored (counted by the web route, not chained).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prodcontrol.catalog.readiness import missing_owner_roles
-
-if TYPE_CHECKING:
-    from prodcontrol.runtime import Runtime
+from prodcontrol.control.ports import RunPorts
 
 HANDLED = ("model_version_alias.created", "model_version_alias.deleted", "model_version.created")
 TRIGGER = "mlflow-webhook"
@@ -39,11 +37,11 @@ class EventOutcome:
     note: str = ""
 
 
-def known(rt: Runtime, model: str) -> bool:
+def known(rt: RunPorts, model: str) -> bool:
     return model in rt.config.inventory.models
 
 
-def handle(rt: Runtime, event: str, data: dict[str, Any], delivery_id: str) -> EventOutcome:
+def handle(rt: RunPorts, event: str, data: dict[str, Any], delivery_id: str) -> EventOutcome:
     """Record the registry event and re-evaluate what it changed (see the module doc)."""
     model = str(data.get("name") or "")
     outcome = EventOutcome(event=event, model=model)
@@ -63,13 +61,13 @@ def handle(rt: Runtime, event: str, data: dict[str, Any], delivery_id: str) -> E
     return _version_created(rt, outcome, str(data.get("version") or ""))
 
 
-def _controlled(rt: Runtime, model: str) -> bool:
+def _controlled(rt: RunPorts, model: str) -> bool:
     from prodcontrol.control.lifecycle.lifecycle import is_controlled
 
     return is_controlled(rt, model)
 
 
-def _alias_changed(rt: Runtime, outcome: EventOutcome, alias: str) -> EventOutcome:
+def _alias_changed(rt: RunPorts, outcome: EventOutcome, alias: str) -> EventOutcome:
     from prodcontrol.control.runs.checks import run_checks
 
     entry = rt.config.model(outcome.model)
@@ -86,7 +84,7 @@ def _alias_changed(rt: Runtime, outcome: EventOutcome, alias: str) -> EventOutco
     return outcome
 
 
-def _version_created(rt: Runtime, outcome: EventOutcome, version: str) -> EventOutcome:
+def _version_created(rt: RunPorts, outcome: EventOutcome, version: str) -> EventOutcome:
     from prodcontrol.control.runs.checks import run_checks
 
     entry = rt.config.model(outcome.model)

@@ -15,19 +15,17 @@ number of people who hold that right besides the requester, and at least one.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 
 from prodcontrol.catalog.schema import ModelEntry
 from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.control.gates import decisions
+from prodcontrol.control.ports import GatePorts
 from prodcontrol.engine import gates as rules
 from prodcontrol.errors import DecisionRefused, UsageError
 from prodcontrol.evidence.records import Channel, DecisionValue, Gate, GateIn
-
-if TYPE_CHECKING:
-    from prodcontrol.runtime import Runtime
 
 RIGHTS: tuple[DecisionRight, DecisionRight] = ("use_case", "funding")
 DECIDE_WITHIN = timedelta(days=14)
@@ -45,7 +43,7 @@ class UseCaseStatus(BaseModel):
     """right -> status of the newest gate for it (``missing`` when never requested)."""
 
 
-def _entry(rt: Runtime, model: str) -> ModelEntry:
+def _entry(rt: GatePorts, model: str) -> ModelEntry:
     entry = rt.config.model(model)
     if entry.use_case is None:
         raise UsageError(
@@ -55,7 +53,7 @@ def _entry(rt: Runtime, model: str) -> ModelEntry:
     return entry
 
 
-def holders(rt: Runtime, entry: ModelEntry, right: str) -> set[str]:
+def holders(rt: GatePorts, entry: ModelEntry, right: str) -> set[str]:
     """People holding ``right`` on the model under its tier in models.yaml.
 
     The same look-up :func:`decisions.decide` makes; moving the model to the tier its use case
@@ -63,11 +61,11 @@ def holders(rt: Runtime, entry: ModelEntry, right: str) -> set[str]:
     return rt.config.holders_of(entry, cast(DecisionRight, right))
 
 
-def use_case_gates(rt: Runtime, model: str) -> list[Gate]:
+def use_case_gates(rt: GatePorts, model: str) -> list[Gate]:
     return [g for g in rt.store.list_gates(model=model) if g.kind == "use_case"]
 
 
-def request(rt: Runtime, model: str, *, requested_by: str) -> list[Gate]:
+def request(rt: GatePorts, model: str, *, requested_by: str) -> list[Gate]:
     """Open one gate per right for the model's use case; pending ones are returned, not doubled."""
     entry = _entry(rt, model)
     rt.config.person(requested_by)
@@ -113,7 +111,7 @@ def request(rt: Runtime, model: str, *, requested_by: str) -> list[Gate]:
 
 
 def decide(
-    rt: Runtime,
+    rt: GatePorts,
     model: str,
     *,
     person: str,
@@ -164,7 +162,7 @@ def decide(
     return decided
 
 
-def status(rt: Runtime, model: str) -> UseCaseStatus:
+def status(rt: GatePorts, model: str) -> UseCaseStatus:
     gates = use_case_gates(rt, model)
     newest: dict[str, str] = {right: "missing" for right in RIGHTS}
     for gate in gates:  # oldest first: the newest of each right wins
@@ -176,7 +174,7 @@ def status(rt: Runtime, model: str) -> UseCaseStatus:
     )
 
 
-def problem(rt: Runtime, model: str) -> str | None:
+def problem(rt: GatePorts, model: str) -> str | None:
     """Why ``model`` may not leave experimentation yet, or ``None`` when its use case is approved.
 
     For :func:`prodcontrol.control.lifecycle.lifecycle.request_promotion` (experimentation to
@@ -191,7 +189,7 @@ def problem(rt: Runtime, model: str) -> str | None:
     )
 
 
-def require_approved(rt: Runtime, model: str) -> None:
+def require_approved(rt: GatePorts, model: str) -> None:
     """Refuse leaving experimentation without an approved use case (call before ``pilot``)."""
     why = problem(rt, model)
     if why is not None:
@@ -199,7 +197,7 @@ def require_approved(rt: Runtime, model: str) -> None:
 
 
 def request_tier_change(
-    rt: Runtime, model: str, to_tier: str, *, requested_by: str, reason: str
+    rt: GatePorts, model: str, to_tier: str, *, requested_by: str, reason: str
 ) -> Gate:
     """Open (or return the pending) gate for moving ``model`` to another risk tier.
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from prodcontrol.catalog.config import Config
 from prodcontrol.clock import ensure_utc
+from prodcontrol.control.ports import EvidencePorts
 from prodcontrol.control.reports import charts
 from prodcontrol.engine.effectiveness import (
     Effectiveness,
@@ -32,7 +33,6 @@ from prodcontrol.evidence.port import EvidenceStore
 from prodcontrol.evidence.records import Notification, NotificationIn
 
 if TYPE_CHECKING:
-    from prodcontrol.runtime import Runtime
     from prodcontrol.web.auth import Viewer
 
 HISTORY = 5
@@ -430,7 +430,7 @@ def digest_text(result: Effectiveness, tier: str) -> str:
     )
 
 
-def post_weekly_digest(rt: Runtime, now: datetime | None = None) -> list[Notification]:
+def post_weekly_digest(rt: EvidencePorts, now: datetime | None = None) -> list[Notification]:
     """Enqueue, once per ISO week, a digest of the last 7 days to each tier's risk channel."""
     now = ensure_utc(now or rt.clock.now())
     year, week, _ = now.isocalendar()

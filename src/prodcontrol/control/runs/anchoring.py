@@ -13,14 +13,15 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from prodcontrol.control.ports import AnchorPorts
+
 if TYPE_CHECKING:
     from prodcontrol.evidence.anchor import AnchorOutcome
-    from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def anchor_if_due(rt: Runtime, *, force: bool = False) -> AnchorOutcome | None:
+def anchor_if_due(rt: AnchorPorts, *, force: bool = False) -> AnchorOutcome | None:
     """Anchor the signed head to the configured sinks when the last anchor is old enough."""
     from prodcontrol.adapters.mlflow_anchor import anchor_sinks
     from prodcontrol.evidence.anchor import anchor_head

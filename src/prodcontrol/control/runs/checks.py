@@ -45,20 +45,25 @@ from prodcontrol.catalog.schema import (
     ModelEntry,
     OwnershipControl,
     PerformanceControl,
+    PerformanceEstimatedControl,
+    PerformanceRealizedControl,
     ReviewDueControl,
     ServingApprovalControl,
     TierPolicy,
     ValueControl,
 )
 from prodcontrol.catalog.types import VerdictValue
+from prodcontrol.control.ports import RunPorts
 from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.control.runs.anchoring import anchor_if_due
 from prodcontrol.control.runs.run_outcome import RunOutcome
 from prodcontrol.control.runs.serving_approval import approval_of
 from prodcontrol.engine import measures
+from prodcontrol.engine import model_performance as performance
 from prodcontrol.engine.findings import plan_findings
 from prodcontrol.engine.genai import pass_rates
 from prodcontrol.engine.incidents import elapsed_share as measures_incident_share
+from prodcontrol.engine.segments import segment_note
 from prodcontrol.engine.value import measure_value
 from prodcontrol.engine.verdicts import Decided, decide, worst
 from prodcontrol.errors import (
@@ -87,7 +92,6 @@ from prodcontrol.ports import (
     ReportSpec,
     VerdictSummary,
 )
-from prodcontrol.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +217,7 @@ class CheckResult(_Frozen):
 
 
 def open_run(
-    rt: Runtime,
+    rt: RunPorts,
     model: str,
     *,
     trigger: str,
@@ -257,7 +261,7 @@ def open_run(
 
 
 def _resolve_version(
-    rt: Runtime, entry: ModelEntry, version: str
+    rt: RunPorts, entry: ModelEntry, version: str
 ) -> tuple[ModelVersionRef | None, str | None, bool]:
     try:
         found = [v for v in rt.metrics.list_versions(entry.name) if v.version == version]
@@ -270,7 +274,7 @@ def _resolve_version(
     return found[0], None, False
 
 
-def _resolve(rt: Runtime, entry: ModelEntry) -> tuple[ModelVersionRef | None, str | None, bool]:
+def _resolve(rt: RunPorts, entry: ModelEntry) -> tuple[ModelVersionRef | None, str | None, bool]:
     try:
         return rt.metrics.resolve_alias(entry.name, entry.serving_alias), None, False
     except UnreachableError as exc:
@@ -282,7 +286,7 @@ def _resolve(rt: Runtime, entry: ModelEntry) -> tuple[ModelVersionRef | None, st
 # --------------------------------------------------------------------------- 2. measure
 
 
-def measure_control(rt: Runtime, ctx: RunContext, control_id: str) -> ControlOutcome:
+def measure_control(rt: RunPorts, ctx: RunContext, control_id: str) -> ControlOutcome:
     """Measure one control of the run; failures outside prodcontrol come back as ``error``."""
     entry = rt.config.model(ctx.model)
     controls = {c.id: c for c in rt.config.controls_for(entry)}
@@ -311,11 +315,13 @@ def _failed(control: Control, reason: str, *, unreachable: bool = False) -> Cont
     )
 
 
-def _measure(rt: Runtime, ctx: RunContext, entry: ModelEntry, control: Control) -> ControlOutcome:
+def _measure(rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: Control) -> ControlOutcome:
     if isinstance(control, DriftControl | DataQualityControl):
         return _data_control(rt, ctx, entry, control)
-    if isinstance(control, PerformanceControl):
-        return _performance(rt, ctx, entry, control)
+    if isinstance(
+        control, PerformanceControl | PerformanceEstimatedControl | PerformanceRealizedControl
+    ):
+        return _any_performance(rt, ctx, entry, control)
     if isinstance(control, FreshnessControl):
         return _freshness(rt, ctx, entry, control)
     if isinstance(control, OwnershipControl | ServingApprovalControl | IncidentReportingControl):
@@ -326,7 +332,7 @@ def _measure(rt: Runtime, ctx: RunContext, entry: ModelEntry, control: Control) 
 
 
 def _logged_outcomes(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: ValueControl | GenAIEvaluationControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: ValueControl | GenAIEvaluationControl
 ) -> ControlOutcome:
     """What MLflow logged about the serving model in use: its KPI, its GenAI evaluations."""
     if isinstance(control, ValueControl):
@@ -335,7 +341,7 @@ def _logged_outcomes(
 
 
 def _genai_evaluation(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: GenAIEvaluationControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: GenAIEvaluationControl
 ) -> ControlOutcome:
     """Scorer pass rates of the serving version's evaluations and traces over the window."""
     if entry.genai is None:
@@ -368,7 +374,7 @@ def _genai_evaluation(
 
 
 def _governance(
-    rt: Runtime,
+    rt: RunPorts,
     ctx: RunContext,
     entry: ModelEntry,
     control: OwnershipControl | ServingApprovalControl | IncidentReportingControl,
@@ -383,7 +389,7 @@ def _governance(
 
 
 def _incident_reporting(
-    rt: Runtime, entry: ModelEntry, control: IncidentReportingControl
+    rt: RunPorts, entry: ModelEntry, control: IncidentReportingControl
 ) -> ControlOutcome:
     """The open serious incident closest to (or past) its Art. 73 deadline without a report."""
     from prodcontrol.control.lifecycle import incidents
@@ -402,7 +408,7 @@ def _incident_reporting(
 
 
 def _serving_approval(
-    rt: Runtime, ctx: RunContext, control: ServingApprovalControl
+    rt: RunPorts, ctx: RunContext, control: ServingApprovalControl
 ) -> ControlOutcome:
     approval = approval_of(rt.store, ctx.model, _serving(ctx))
     return _value(
@@ -410,7 +416,7 @@ def _serving_approval(
     )
 
 
-def _value_capture(rt: Runtime, entry: ModelEntry, control: ValueControl) -> ControlOutcome:
+def _value_capture(rt: RunPorts, entry: ModelEntry, control: ValueControl) -> ControlOutcome:
     return _measured(control, measure_value(control, entry, rt.metrics, rt.clock.now()))
 
 
@@ -434,7 +440,7 @@ def _value(control: Control, value: float, **details: Any) -> ControlOutcome:
 
 
 def _data_control(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: DriftControl | DataQualityControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: DriftControl | DataQualityControl
 ) -> ControlOutcome:
     data = _data_spec(entry)
     reference = _dataset(rt, ctx, "reference", data.reference)
@@ -461,7 +467,7 @@ def _data_spec(entry: ModelEntry) -> DataSpec:
     return entry.data
 
 
-def _dataset(rt: Runtime, ctx: RunContext, side: str, spec: DataSource) -> Dataset:
+def _dataset(rt: RunPorts, ctx: RunContext, side: str, spec: DataSource) -> Dataset:
     """Load one side once per run; a failure is cached too, so every control reports it."""
     if side not in ctx._data:
         try:
@@ -479,7 +485,7 @@ def _dataset(rt: Runtime, ctx: RunContext, side: str, spec: DataSource) -> Datas
     return loaded
 
 
-def read_columns(rt: Runtime, model: str) -> list[str] | None:
+def read_columns(rt: RunPorts, model: str) -> list[str] | None:
     """The columns a run reads: the data contract's (features, prediction, target, time) and
     every column a control names; ``None`` (every column) when the model declares no features."""
     entry = rt.config.model(model)
@@ -514,7 +520,7 @@ def _serving(ctx: RunContext) -> ModelVersionRef:
 
 
 def _performance(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: PerformanceControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: PerformanceControl
 ) -> ControlOutcome:
     if entry.baseline is None:
         raise UsageError(
@@ -548,8 +554,115 @@ def _performance(
     )
 
 
+def _any_performance(
+    rt: RunPorts,
+    ctx: RunContext,
+    entry: ModelEntry,
+    control: PerformanceControl | PerformanceEstimatedControl | PerformanceRealizedControl,
+) -> ControlOutcome:
+    """MLflow's logged metric against the baseline, or the metric on the data it scored."""
+    if isinstance(control, PerformanceControl):
+        return _performance(rt, ctx, entry, control)
+    return _model_performance(rt, ctx, entry, control)
+
+
+def _model_performance(
+    rt: RunPorts,
+    ctx: RunContext,
+    entry: ModelEntry,
+    control: PerformanceEstimatedControl | PerformanceRealizedControl,
+) -> ControlOutcome:
+    """The serving model's metric on the current data: estimated from its scores before the
+    labels arrive, or realized on the labels that arrived (:mod:`.engine.model_performance`)."""
+    data = _data_spec(entry)
+    if data.task is None:
+        return _not_applicable(
+            control,
+            f"model '{entry.name}' declares no data.task (classification or regression) in "
+            "models.yaml; performance on data needs it",
+        )
+    if isinstance(control, PerformanceRealizedControl) and data.labels is None:
+        return _not_applicable(
+            control,
+            f"model '{entry.name}' declares no data.labels (where the labels that arrive after "
+            "scoring are, and the id column that joins them)",
+        )
+    reference = _dataset(rt, ctx, "reference", data.reference).frame
+    current = _dataset(rt, ctx, "current", data.current).frame
+    if isinstance(control, PerformanceEstimatedControl):
+        assessed = performance.estimated(
+            control.params, data, reference, current, loss_regressor=rt.loss_regressor
+        )
+    else:
+        assessed = _realized(rt, entry, control, reference=reference, current=current)
+    return ControlOutcome(
+        control_id=control.id,
+        kind=control.kind,
+        value=assessed.value,
+        not_applicable=assessed.not_applicable,
+        details=assessed.details,
+    )
+
+
+def _realized(
+    rt: RunPorts,
+    entry: ModelEntry,
+    control: PerformanceRealizedControl,
+    *,
+    reference: Any,
+    current: Any,
+) -> performance.Assessed:
+    data = _data_spec(entry)
+    labels_spec = data.labels
+    assert labels_spec is not None  # checked by the caller
+    label_column = labels_spec.label_column or data.target_column
+    wanted = [labels_spec.id_column, label_column, labels_spec.time_column]
+    columns = list(dict.fromkeys(c for c in wanted if c))
+    try:
+        labels = rt.datasets.load(labels_spec.source, now=rt.clock.now(), columns=columns)
+    except UnreachableError as exc:
+        raise _CannotMeasure(f"could not load the labels: {exc}", unreachable=True) from exc
+    except ProdControlError as exc:
+        raise _CannotMeasure(f"could not load the labels: {exc}") from exc
+    joined = performance.join_labels(
+        control.params,
+        data,
+        labels_spec,
+        current,
+        labels.frame,
+        now=rt.clock.now(),
+        prediction_time=getattr(data.current, "time_column", None),
+    )
+    mlflow_baseline = None
+    if control.params.baseline == "mlflow":
+        metric = performance.metric_for(control.params.metric, data)
+        mlflow_baseline = _mlflow_baseline(rt, entry, metric)
+    assessed = performance.realized(
+        control.params, data, joined, reference, mlflow_baseline=mlflow_baseline
+    )
+    details = assessed.details | {"labels_source": labels.source}
+    return assessed.model_copy(update={"details": details})
+
+
+def _mlflow_baseline(rt: RunPorts, entry: ModelEntry, metric: str) -> float:
+    """The metric logged on the approved version's run (the model's ``baseline`` settings)."""
+    source = entry.baseline.source if entry.baseline else "approved_version"
+    tag = entry.baseline.tag if entry.baseline and source == "tagged_version" else APPROVED_TAG
+    baseline = rt.metrics.baseline(entry.name, metric, source, tag)
+    if metric not in baseline.metrics:
+        raise UsageError(
+            f"the baseline version {baseline.version} of '{entry.name}' logged no metric "
+            f"'{metric}'; log it on the approved version's run or use baseline: reference"
+        )
+    return baseline.metrics[metric]
+
+
+def _not_applicable(control: Control, reason: str) -> ControlOutcome:
+    return ControlOutcome(control_id=control.id, kind=control.kind, not_applicable=reason)
+
+
 def _freshness(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: FreshnessControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: FreshnessControl
 ) -> ControlOutcome:
     if control.params.measure == "data_age":
         return _data_age(rt, ctx, entry, control)
@@ -557,7 +670,7 @@ def _freshness(
 
 
 def _data_age(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, control: FreshnessControl
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, control: FreshnessControl
 ) -> ControlOutcome:
     current = _dataset(rt, ctx, "current", _data_spec(entry).current)
     if current.newest_at is None:
@@ -568,7 +681,7 @@ def _data_age(
     return _value(control, age, newest_at=current.newest_at.isoformat(), source=current.source)
 
 
-def _run_age(rt: Runtime, ctx: RunContext, control: FreshnessControl) -> ControlOutcome:
+def _run_age(rt: RunPorts, ctx: RunContext, control: FreshnessControl) -> ControlOutcome:
     earlier = [r for r in rt.store.list_runs(ctx.model) if r.id != ctx.run_id]
     done = [r for r in earlier if r.status in COMPLETED]
     now = rt.clock.now()
@@ -589,7 +702,7 @@ def _run_age(rt: Runtime, ctx: RunContext, control: FreshnessControl) -> Control
     return _value(control, 0.0, last_run_id=None, note="first control run of this model")
 
 
-def _review_due(rt: Runtime, entry: ModelEntry, control: ReviewDueControl) -> ControlOutcome:
+def _review_due(rt: RunPorts, entry: ModelEntry, control: ReviewDueControl) -> ControlOutcome:
     from prodcontrol.control.lifecycle.model_review import (
         last_review_date,  # an approved review gate resets it
     )
@@ -614,7 +727,7 @@ def _review_due(rt: Runtime, entry: ModelEntry, control: ReviewDueControl) -> Co
 # --------------------------------------------------------------------------- 3. close
 
 
-def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> CheckResult:
+def close_run(rt: RunPorts, ctx: RunContext, outcomes: list[ControlOutcome]) -> CheckResult:
     """Decide, record, write back to MLflow, escalate; returns what the run found."""
     if ctx.already_finished:
         return result_of(rt, ctx.run_id)
@@ -665,7 +778,7 @@ def close_run(rt: Runtime, ctx: RunContext, outcomes: list[ControlOutcome]) -> C
 
 
 def _record(
-    rt: Runtime,
+    rt: RunPorts,
     ctx: RunContext,
     tier: TierPolicy,
     status: RunStatus,
@@ -704,7 +817,7 @@ def _record(
 
 
 def _run_report(
-    rt: Runtime, ctx: RunContext, entry: ModelEntry, outcomes: list[ControlOutcome]
+    rt: RunPorts, ctx: RunContext, entry: ModelEntry, outcomes: list[ControlOutcome]
 ) -> tuple[list[ControlOutcome], list[ArtifactFile]]:
     """The run's one report over every measured data control, on one bounded sample.
 
@@ -772,7 +885,7 @@ def _decide(control: Control, outcome: ControlOutcome) -> Decided:
         details["sample"] = outcome.sample
     if outcome.unreachable:
         details["unreachable"] = True
-    return decide(
+    decided = decide(
         control.id,
         outcome.value,
         control.thresholds,
@@ -780,6 +893,10 @@ def _decide(control: Control, outcome: ControlOutcome) -> Decided:
         not_applicable=outcome.not_applicable,
         details=_json_safe(details),
     )
+    note = segment_note(details) if decided.verdict != "error" else None
+    if note is None:
+        return decided
+    return decided.model_copy(update={"reason": f"{decided.reason} ({note})"})
 
 
 def _status(decided: list[Decided]) -> RunStatus:
@@ -790,7 +907,7 @@ def _status(decided: list[Decided]) -> RunStatus:
 
 
 def _write_back(
-    rt: Runtime,
+    rt: RunPorts,
     ctx: RunContext,
     result: CheckResult,
     outcomes: list[ControlOutcome],
@@ -837,7 +954,7 @@ def _write_back(
     return result.model_copy(update={"mlflow_run_id": mlflow_run})
 
 
-def result_of(rt: Runtime, run_id: str) -> CheckResult:
+def result_of(rt: RunPorts, run_id: str) -> CheckResult:
     """The result of a finished run, read back from the evidence store."""
     run = rt.store.get_run(run_id)
     verdicts = rt.store.verdicts_for(run_id)
@@ -889,7 +1006,7 @@ def result_of(rt: Runtime, run_id: str) -> CheckResult:
     )
 
 
-def _in_tier_order(rt: Runtime, run: ControlRun, verdicts: list[Verdict]) -> list[Verdict]:
+def _in_tier_order(rt: RunPorts, run: ControlRun, verdicts: list[Verdict]) -> list[Verdict]:
     """The tier's order (drift first, reviews last) as the catalog lists it, else by name."""
     try:
         order = [c.id for c in rt.config.controls_for(rt.config.model(run.model))]
@@ -928,7 +1045,7 @@ def exit_code(verdicts: list[VerdictValue], *, blocking: bool, unreachable: bool
 
 
 def run_checks(
-    rt: Runtime,
+    rt: RunPorts,
     model: str,
     *,
     trigger: str = "cli",

@@ -16,16 +16,16 @@ from collections.abc import Sequence
 from prodcontrol.catalog.schema import TierPolicy
 from prodcontrol.control.escalation import escalation
 from prodcontrol.control.gates import decisions
+from prodcontrol.control.ports import TickPorts
 from prodcontrol.control.runs import finding_groups as groups
 from prodcontrol.evidence.port import FirstStep
 from prodcontrol.evidence.records import ControlRun, Finding, Gate, GateIn, Verdict
-from prodcontrol.runtime import Runtime
 
 
 class RunOutcome:
     """The :class:`~prodcontrol.evidence.port.RunFollowUp` of one model's run."""
 
-    def __init__(self, rt: Runtime, tier: TierPolicy) -> None:
+    def __init__(self, rt: TickPorts, tier: TierPolicy) -> None:
         self.rt, self.tier = rt, tier
 
     def gate(

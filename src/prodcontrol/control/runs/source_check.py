@@ -88,7 +88,43 @@ def check_sources(
                 not_probed += 1
                 found[side] = None
         problems += list(_contract(model.data, found, doc, where, label))
+        labels = model.data.labels
+        if labels is not None and isinstance(labels.source, FileSource):
+            checked += 1
+            found["labels"] = _file_columns(
+                config,
+                labels.source,
+                doc=doc,
+                where=(*where, "labels", "source"),
+                label=f"{label}.labels",
+                problems=problems,
+            )
+        problems += list(_performance_columns(model.data, found, doc, where, label))
+        problems += list(_control_segments(config, model, found, doc=doc, where=where, label=label))
     return SourceReport(problems, checked, probed, not_probed)
+
+
+def _control_segments(
+    config: Config,
+    model: ModelEntry,
+    found: dict[str, Columns | None],
+    *,
+    doc: YamlDocument,
+    where: Loc,
+    label: str,
+) -> Iterator[Problem]:
+    """Segment columns a control of the model's tier names in ``params.segments`` (the
+    catalog's, shared by every model of the tier) must be in this model's data too."""
+    known = {side: cols for side, cols in found.items() if cols is not None and side in SIDES}
+    for control in config.controls_for(model):
+        named = getattr(getattr(control, "params", None), "segments", None) or []
+        for column in named:
+            missing = [side for side, cols in known.items() if column not in cols.kinds]
+            if missing:
+                what = f"segment column of control '{control.id}' (params.segments)"
+                yield doc.problem(
+                    where, f"{label}.segments", _missing(column, missing, known, what)
+                )
 
 
 def _positions(doc: YamlDocument) -> dict[Any, int]:
@@ -219,6 +255,35 @@ def _contract(
                 f"{label}.{side}.time_column",
                 _missing(time_column, [side], known, "time_column"),
             )
+
+
+def _performance_columns(
+    data: DataSpec, found: dict[str, Columns | None], doc: YamlDocument, where: Loc, label: str
+) -> Iterator[Problem]:
+    """The score, id, label and segment columns the performance and segment controls read."""
+    known = {side: cols for side, cols in found.items() if cols is not None}
+    wanted: list[tuple[Loc, str, str | None, list[str]]] = [
+        ((*where, "score_column"), "score_column", data.score_column, list(SIDES)),
+    ]
+    wanted += [
+        ((*where, "segments", i), "segments", column, list(SIDES))
+        for i, column in enumerate(data.segments)
+    ]
+    if data.labels is not None:
+        labels = data.labels
+        at: Loc = (*where, "labels")
+        label_column = labels.label_column or data.target_column
+        wanted += [
+            ((*at, "id_column"), "labels.id_column", labels.id_column, ["current", "labels"]),
+            ((*at, "label_column"), "labels.label_column", label_column, ["labels"]),
+            ((*at, "time_column"), "labels.time_column", labels.time_column, ["labels"]),
+        ]
+    for loc, key, column, sides in wanted:
+        missing = [
+            side for side in sides if column and side in known and column not in known[side].kinds
+        ]
+        if missing:
+            yield doc.problem(loc, f"{label}.{key}", _missing(column or "", missing, known, key))
 
 
 def _column_problem(
