@@ -6,4 +6,4 @@
 
 from prodcontrol.orchestration.flows import sweep_flow
 
-high_tier_controls = sweep_flow.with_options(flow_run_name="high tier sweep")
+high_tier_controls = sweep_flow  # runs named "sweep high" (a shard: "sweep high, shard 2/N")

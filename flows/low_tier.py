@@ -6,4 +6,4 @@
 
 from prodcontrol.orchestration.flows import sweep_flow
 
-low_tier_controls = sweep_flow.with_options(flow_run_name="low tier sweep")
+low_tier_controls = sweep_flow  # runs named "sweep low" (a shard: "sweep low, shard 2/N")

@@ -6,4 +6,4 @@
 
 from prodcontrol.orchestration.flows import sweep_flow
 
-medium_tier_controls = sweep_flow.with_options(flow_run_name="medium tier sweep")
+medium_tier_controls = sweep_flow  # runs named "sweep medium" (a shard: "sweep medium, shard 2/N")

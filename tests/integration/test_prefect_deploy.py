@@ -42,6 +42,21 @@ def test_one_deployment_per_tier_on_its_cron_plus_the_ticker(tmp_path: Path) -> 
     assert specs["escalation-ticker"].cron == "* * * * *"
 
 
+def test_shards_split_each_tier_sweep_and_nothing_else(tmp_path: Path) -> None:
+    from prodcontrol.errors import UsageError
+    from prodcontrol.orchestration.deploy import deployment_specs
+    from prodcontrol.orchestration.runtimes import RuntimeRef
+
+    specs = deployment_specs(_runtime(tmp_path), RuntimeRef(), shards=3)
+    for spec in specs:
+        split = spec.name.endswith("-tier-controls")
+        assert spec.parameters.get("shards") == (3 if split else None), spec.name
+    one = deployment_specs(_runtime(tmp_path), RuntimeRef())
+    assert all("shards" not in spec.parameters for spec in one)  # the default: one flow run
+    with pytest.raises(UsageError, match="--shards 0"):
+        deployment_specs(_runtime(tmp_path), RuntimeRef(), shards=0)
+
+
 def test_flow_entry_points_load_as_prefect_flows() -> None:
     from prefect.flows import load_flow_from_entrypoint
 
