@@ -417,8 +417,9 @@ def test_the_framework_view_and_the_evidence_pack_carry_them(
     _code, result = _check(name, capsys)
     assert run(["evidence", "frameworks", "--framework", "nist-ai-rmf", "--json"]) == 0
     rows = {r["clause"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["MEASURE-2.5"]["controls"] == ["performance-estimated"]
-    assert rows["MEASURE-2.5"]["runs"] == 1 and not rows["MEASURE-2.5"]["gap"]
+    # MEASURE-2.5 (validity) is shared with the GenAI controls, which this model has no data for
+    assert "performance-estimated" in rows["MEASURE-2.5"]["controls"]
+    assert rows["MEASURE-2.5"]["runs"] >= 1 and not rows["MEASURE-2.5"]["gap"]
     subgroup = rows["MEASURE-2.11"]
     assert subgroup["controls"] == ["performance-estimated", "performance-realized"]
     assert subgroup["outcome"] == "fail"

@@ -241,7 +241,13 @@ def test_forged_stale_and_replayed_deliveries_change_nothing(world: World) -> No
         }
     )
     now = int(time.time())
-    before = len(world.rt.store.events())
+
+    def webhook_entries() -> list[int]:
+        # only what a delivery records: the module's earlier tests may still be finishing a
+        # re-evaluation in the background, whose run, anchor and escalation entries are not noise
+        return [e.seq for e in world.rt.store.events() if e.kind.startswith("mlflow.")]
+
+    before = webhook_entries()
     refused_before = sum(
         metrics.value("mlflow_webhooks_refused", r) for r in ("bad_signature", "stale", "unsigned")
     )
@@ -255,7 +261,7 @@ def test_forged_stale_and_replayed_deliveries_change_nothing(world: World) -> No
     tampered = _signed(SECRET, body, "d-tamper", now)
     status, _ = _post(world, body.replace("shadow", "champion").encode(), tampered)
     assert status == 401
-    assert len(world.rt.store.events()) == before  # noise never reaches the chain
+    assert webhook_entries() == before  # noise never reaches the chain
     refused_after = sum(
         metrics.value("mlflow_webhooks_refused", r) for r in ("bad_signature", "stale", "unsigned")
     )

@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from prodcontrol.control.gates.decisions import decide, open_finding_gate
+from prodcontrol.testing import ManualClock
 from pydantic import SecretStr
 
 from af_world import (
@@ -470,6 +471,31 @@ def test_an_answer_without_the_right_or_a_forged_one_closes_nothing(
     assert rt.store.get_gate(gate.id).status == "pending"
     assert rt.store.decisions_for(gate.id) == []
     assert states(dag_run) == {"approval_1": "failed", "approval_2": "upstream_failed"}
+    # the gate is still open for a real decision (and the next test's run must not join it)
+    decide(rt, gate.id, person="dana", decision="approve", channel="cli", reason="test over")
+
+
+def test_a_gate_that_runs_out_of_time_gets_its_timeout_action_and_asks_no_more(
+    mlflow_server: str, api: TestClient
+) -> None:
+    """High tier: 8 h to decide, on timeout rollback. The gate falls due half a minute after it
+    opens, while approval_1 asks (or, on a slow machine, before it asks): either way the tier's
+    timeout action is applied, nobody is left asking, and nobody decided."""
+    seed_model(mlflow_server, "fraud-detector")
+    opened = runtime(clock=ManualClock(datetime.now(UTC) - timedelta(hours=8, seconds=-30)))
+    finding = record_finding(opened, "fraud-detector")
+    gate = open_finding_gate(opened, finding, "high", None, requested_by="chen")
+    dag_run, acted = run_dag(api, gate.id, [])
+    rt = runtime()
+    assert acted == [] and rt.store.get_gate(gate.id).status == "expired"
+    assert rt.store.decisions_for(gate.id) == []
+    (action,) = [a for a in rt.store.list_actions("fraud-detector") if a.gate_id == gate.id]
+    assert (action.action, action.status, action.requested_by) == ("rollback", "applied", "system")
+    assert asking(dag_run.run_id) == []
+    for asked in requests(dag_run.run_id).values():  # answered by prodcontrol, if it asked
+        assert asked["chosen"] == ["Decided elsewhere"] and "due time" in asked["reason"]
+    assert set(states(dag_run).values()) == {"success"}
+    assert outcome(dag_run, "approval_1")["status"] == "expired"
 
 
 def outcome(dag_run: Any, task_id: str) -> dict[str, Any]:

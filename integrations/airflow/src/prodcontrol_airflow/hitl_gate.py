@@ -134,10 +134,21 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
         if gate is None:
             self.log.info("no gate: nothing in this run needs a person's decision")
             return {"status": "no_gate"}
+        gate = self._expired_if_due(rt, gate)
         if not self._asking(rt, gate):
             return self._outcome(rt, gate, asked=False)
         self._describe(rt, gate)
         return self._ask(context, rt, gate)
+
+    def _expired_if_due(self, rt: Runtime, gate: Gate) -> Gate:
+        """A pending gate past its due time gets the tier's timeout action now, as the ticker
+        would apply it; nobody is asked about it."""
+        from prodcontrol.control.gates.decisions import expire_due_gates
+
+        if gate.status == "pending" and gate.due_at is not None and gate.due_at <= rt.clock.now():
+            expire_due_gates(rt)
+            return rt.store.get_gate(gate.id)
+        return gate
 
     def _asking(self, rt: Runtime, gate: Gate) -> bool:
         return still_asking(gate, rt.store.decisions_for(gate.id), self.approval_number)
@@ -245,12 +256,7 @@ class ProdControlHITLGateOperator(RuntimeArgs, HITLOperator):
 
     def _settled_elsewhere(self, rt: Runtime, gate_id: str) -> dict[str, Any]:
         """prodcontrol's own answer: the gate's outcome; an overdue gate is expired first."""
-        from prodcontrol.control.gates.decisions import expire_due_gates
-
-        gate = rt.store.get_gate(gate_id)
-        if gate.status == "pending" and gate.due_at is not None and gate.due_at <= rt.clock.now():
-            expire_due_gates(rt)  # the tier's timeout action, as the ticker would apply it
-            gate = rt.store.get_gate(gate_id)
+        gate = self._expired_if_due(rt, rt.store.get_gate(gate_id))
         if self._asking(rt, gate):
             raise AirflowException(
                 f"the Airflow request was answered {DECIDED_ELSEWHERE!r} but gate {gate.id} is "
