@@ -75,7 +75,7 @@ def test_check_table_and_unknown_model(
 @pytest.fixture
 def own_mlflow(tmp_path: Path) -> Iterator[str]:
     """A fresh ``mlflow server`` of its own: the session one holds other stores' anchors."""
-    from conftest import MlflowServer
+    from mlflow_helpers import MlflowServer
 
     server = MlflowServer(tmp_path / "mlflow")
     (tmp_path / "mlflow").mkdir()
