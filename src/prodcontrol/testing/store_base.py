@@ -73,7 +73,6 @@ REFERENCES: dict[str, dict[str, str]] = {
     "notification": {"escalation_id": "escalation", "gate_id": "gate", "finding_id": "finding"},
     "delivery_attempt": {"notification_id": "notification"},
 }
-CLOSED_FINDING = frozenset({"resolved", "closed"})
 FINAL_NOTIFICATION = frozenset({"sent", "dead"})
 KEY_SUBJECT = "evidence"
 
