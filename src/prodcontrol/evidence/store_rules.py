@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from prodcontrol.clock import ensure_utc
 from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
+from prodcontrol.evidence.port import AttemptReport
 from prodcontrol.evidence.records import (
     Action,
     ActionIn,
@@ -28,14 +29,19 @@ from prodcontrol.evidence.records import (
     ControlRun,
     Decision,
     DecisionIn,
+    DeliveryAttempt,
     DomainEvent,
     DomainEventIn,
     DomainEventStatus,
+    Escalation,
+    EscalationIn,
     Finding,
     FindingIn,
     FindingStatus,
     Gate,
     GateIn,
+    Notification,
+    NotificationIn,
     RunStatus,
     Verdict,
     VerdictIn,
@@ -332,3 +338,118 @@ def settled_domain_event(
         return changes | {"status": "pending", "next_attempt_at": ensure_utc(retry_at or now)}
     done = now if status == "done" else None
     return changes | {"status": status, "next_attempt_at": None, "done_at": done}
+
+
+# --------------------------------------------------------------------------- escalations
+
+
+def new_escalation(escalation: EscalationIn, now: datetime) -> Escalation:
+    return Escalation(**escalation.model_dump(), id=new_id(), status="active", started_at=now)
+
+
+def advanced_escalation(
+    current: Escalation, step: int, next_due_at: datetime | None, now: datetime
+) -> dict[str, Any]:
+    """The fields that move an active chain on to a later ``step`` (none due: exhausted)."""
+    if current.status != "active" or step <= current.step:
+        raise StoreConflict(
+            f"escalation {current.id} is {current.status} at step {current.step}; it cannot "
+            f"move to step {step}. Re-read it: someone acknowledged or advanced it first"
+        )
+    changes: dict[str, Any] = {"step": step, "next_due_at": next_due_at}
+    if next_due_at is None:
+        changes |= {"status": "exhausted", "closed_at": now}
+    return changes
+
+
+def acknowledged_escalation(
+    current: Escalation, person: str, now: datetime
+) -> dict[str, Any] | None:
+    """The fields that stop the chain, or None: the first acknowledgement (or a resolved
+    chain) stays as it is."""
+    if current.acknowledged_at is not None or current.status == "resolved":
+        return None
+    return {
+        "status": "acknowledged",
+        "acknowledged_by": person,
+        "acknowledged_at": now,
+        "next_due_at": None,
+    }
+
+
+def resolved_escalation(current: Escalation, now: datetime) -> dict[str, Any] | None:
+    """The fields that close the chain because its cause went away; None if it is closed."""
+    if current.status == "resolved":
+        return None
+    return {"status": "resolved", "closed_at": now, "next_due_at": None}
+
+
+# --------------------------------------------------------------------------- outbox
+
+FINAL_NOTIFICATION = frozenset({"sent", "dead"})
+"""A message in one of these states keeps it: a late report cannot resurrect it."""
+
+
+def model_in(payload: Mapping[str, Any]) -> str | None:
+    """The model a message is about, when its payload says, so its events can be filtered."""
+    model = payload.get("model")
+    return model if isinstance(model, str) else None
+
+
+def new_notification(
+    message: NotificationIn,
+    now: datetime,
+    findings_by_control: Mapping[str, str] | None = None,
+    **links: str | None,
+) -> Notification:
+    """A pending message; ``links`` fill ``gate_id``/``escalation_id``/``finding_id`` the
+    caller could not know (written in the same transaction), and ``control_id`` names a
+    finding only among ``findings_by_control`` (the run's, inside finish_run)."""
+    fields = message.model_dump(exclude={"control_id", "next_attempt_at"})
+    for name, value in links.items():
+        fields[name] = fields[name] or value
+    fields["finding_id"] = fields["finding_id"] or _finding_for(message, findings_by_control)
+    return Notification(
+        **fields,
+        id=new_id(),
+        status="pending",
+        attempts=0,
+        created_at=now,
+        next_attempt_at=message.next_attempt_at or now,
+    )
+
+
+def _finding_for(message: NotificationIn, findings: Mapping[str, str] | None) -> str | None:
+    if message.control_id is None:
+        return None
+    if findings is None or message.control_id not in findings:
+        raise UsageError(
+            f"notification {message.idempotency_key!r} names control {message.control_id!r}, "
+            "but no finding for that control is written with it; control_id links a message to "
+            "a finding only inside finish_run, elsewhere pass finding_id"
+        )
+    return findings[message.control_id]
+
+
+def delivery(
+    current: Notification, report: AttemptReport, now: datetime
+) -> tuple[DeliveryAttempt, dict[str, Any]]:
+    """One attempt to log, and the fields that move the message on (its lease ends; a message
+    already ``sent`` or ``dead`` keeps that status)."""
+    attempt = report.attempt
+    record = DeliveryAttempt(
+        **attempt.model_dump(exclude={"attempted_at"}),
+        id=new_id(),
+        notification_id=current.id,
+        attempted_at=attempt.attempted_at or now,
+    )
+    changes: dict[str, Any] = {"attempts": current.attempts + 1, "claimed_until": None}
+    if current.status not in FINAL_NOTIFICATION:
+        changes |= {
+            "status": report.status,
+            "last_error": attempt.error,
+            "sent_at": now if report.status == "sent" else current.sent_at,
+            "next_attempt_at": ensure_utc(report.next_attempt_at or current.next_attempt_at),
+            "provider_ref": dict(report.provider_ref or current.provider_ref),
+        }
+    return record, changes
