@@ -7,17 +7,17 @@ approve with ``prodcontrol gates approve``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
-from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, ReasonOpt, acting
 from prodcontrol.cli.output import console, emit_object
 from prodcontrol.evidence.records import Action, Gate
 from prodcontrol.runtime import Runtime
 
-ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")]
 ModelArg = Annotated[str, typer.Argument(help="The model's name in models.yaml.")]
 
 
@@ -58,42 +58,44 @@ def _gate(rt: Runtime, gate: Gate, as_json: bool) -> None:
         )
 
 
-def rollback(  # noqa: PLR0917 - typer maps each parameter to an argument or option
-    model: ModelArg,
-    reason: ReasonOpt,
-    person: AsOpt = None,
-    break_glass: BreakGlassOpt = False,
-    as_json: JsonOpt = False,
-    catalog: CatalogOpt = None,
-    inventory: InventoryOpt = None,
-) -> None:
-    """Move MODEL's serving alias back to the last version that passed its gate."""
-    from prodcontrol.control.gates import actions
+def _stop_command(kind: Literal["rollback", "suspend"], doc: str) -> Callable[..., None]:
+    """``rollback`` and ``suspend``: the same command but for what it does to the model."""
 
-    rt = runtime(catalog, inventory)
-    who = acting(
-        rt, person, break_glass=break_glass, reason=reason, command="rollback " + model, model=model
-    ).person
-    _action(actions.manual_rollback(rt, model, person=who, reason=reason), as_json)
+    def command(  # noqa: PLR0917 - typer maps each parameter to an argument or option
+        model: ModelArg,
+        reason: ReasonOpt,
+        person: AsOpt = None,
+        break_glass: BreakGlassOpt = False,
+        as_json: JsonOpt = False,
+        catalog: CatalogOpt = None,
+        inventory: InventoryOpt = None,
+    ) -> None:
+        from prodcontrol.control.gates import actions
+
+        rt = runtime(catalog, inventory)
+        who = acting(
+            rt,
+            person,
+            break_glass=break_glass,
+            reason=reason,
+            command=f"{kind} {model}",
+            model=model,
+        ).person
+        stop = actions.manual_rollback if kind == "rollback" else actions.manual_suspend
+        _action(stop(rt, model, person=who, reason=reason), as_json)
+
+    command.__name__ = command.__qualname__ = kind
+    command.__doc__ = doc
+    return command
 
 
-def suspend(  # noqa: PLR0917 - typer maps each parameter to an argument or option
-    model: ModelArg,
-    reason: ReasonOpt,
-    person: AsOpt = None,
-    break_glass: BreakGlassOpt = False,
-    as_json: JsonOpt = False,
-    catalog: CatalogOpt = None,
-    inventory: InventoryOpt = None,
-) -> None:
-    """Stop MODEL: remove its serving alias and set the kill-switch tag prodcontrol.suspended."""
-    from prodcontrol.control.gates import actions
-
-    rt = runtime(catalog, inventory)
-    who = acting(
-        rt, person, break_glass=break_glass, reason=reason, command="suspend " + model, model=model
-    ).person
-    _action(actions.manual_suspend(rt, model, person=who, reason=reason), as_json)
+rollback = _stop_command(
+    "rollback", "Move MODEL's serving alias back to the last version that passed its gate."
+)
+suspend = _stop_command(
+    "suspend",
+    "Stop MODEL: remove its serving alias and set the kill-switch tag prodcontrol.suspended.",
+)
 
 
 def promote(  # noqa: PLR0917 - typer maps each parameter to an argument or option

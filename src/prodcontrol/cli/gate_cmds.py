@@ -9,7 +9,14 @@ import typer
 
 from prodcontrol.cli import ids
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, WideOpt, runtime
-from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting, gate_model
+from prodcontrol.cli.identity_opts import (
+    AsOpt,
+    BreakGlassOpt,
+    ReasonOpt,
+    acting,
+    finding_model,
+    gate_model,
+)
 from prodcontrol.cli.output import console, emit, emit_object, short_ids
 from prodcontrol.errors import UsageError
 from prodcontrol.evidence.records import DecisionValue, Gate
@@ -205,7 +212,7 @@ def approve(  # noqa: PLR0917 - typer maps each parameter to an argument or opti
 @gates_app.command("reject")
 def reject(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     gate_id: GateArg,
-    reason: Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")],
+    reason: ReasonOpt,
     person: AsOpt = None,
     break_glass: BreakGlassOpt = False,
     as_json: JsonOpt = False,
@@ -281,7 +288,7 @@ def grant(  # noqa: PLR0917 - typer maps each parameter to an argument or option
         break_glass=break_glass,
         reason=reason,
         command=f"waivers grant {finding_id}",
-        model=_finding_model(rt, finding_id),
+        model=finding_model(rt, finding_id),
     )
     waiver = waivers.grant(
         rt,
@@ -343,13 +350,6 @@ def revoke(  # noqa: PLR0917 - typer maps each parameter to an argument or optio
     )
     waiver = waivers.revoke(rt, waiver_id, by=actor.person, reason=reason)
     emit_object(waiver.model_dump(mode="json"), as_json=as_json, title="Waiver revoked")
-
-
-def _finding_model(rt: Runtime, finding_id: str) -> str | None:
-    try:
-        return rt.store.get_finding(finding_id).model
-    except LookupError:
-        return None
 
 
 def register(app: typer.Typer) -> None:

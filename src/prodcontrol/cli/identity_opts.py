@@ -7,12 +7,14 @@ can no longer be used to speak for someone else.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from prodcontrol.errors import UsageError
+from prodcontrol.evidence.records import Finding, Gate
 from prodcontrol.identity import service as identity
 from prodcontrol.identity.service import TOKEN_ENV, Actor
 from prodcontrol.runtime import Runtime
@@ -24,6 +26,8 @@ AsOpt = Annotated[
         help=f"Your id: must be the person of {TOKEN_ENV} (with --break-glass: who you are).",
     ),
 ]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")]
+BreakGlassReasonOpt = Annotated[str, typer.Option("--reason", help="With --break-glass: why.")]
 BreakGlassOpt = Annotated[
     bool,
     typer.Option(
@@ -62,11 +66,30 @@ def optional_actor(rt: Runtime) -> Actor | None:
     return identity.authenticate(rt, text) if text else None
 
 
-def gate_model(rt: Runtime, gate_id: str) -> str | None:
+def _model_of(get: Callable[[str], Gate | Finding], record_id: str) -> str | None:
+    """The model a gate or finding is about (a break-glass is routed by it); None if unknown:
+    the command itself then says the id is wrong."""
     try:
-        return rt.store.get_gate(gate_id).model
+        return get(record_id).model
     except LookupError:
         return None
 
 
-__all__ = ["AsOpt", "BreakGlassOpt", "acting", "optional_actor"]
+def gate_model(rt: Runtime, gate_id: str) -> str | None:
+    return _model_of(rt.store.get_gate, gate_id)
+
+
+def finding_model(rt: Runtime, finding_id: str) -> str | None:
+    return _model_of(rt.store.get_finding, finding_id)
+
+
+__all__ = [
+    "AsOpt",
+    "BreakGlassOpt",
+    "BreakGlassReasonOpt",
+    "ReasonOpt",
+    "acting",
+    "finding_model",
+    "gate_model",
+    "optional_actor",
+]

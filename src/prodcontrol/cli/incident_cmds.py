@@ -10,9 +10,11 @@ from typing import Annotated
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
-from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, BreakGlassReasonOpt, acting
 from prodcontrol.cli.output import console, emit
 from prodcontrol.errors import UsageError
+from prodcontrol.evidence.records import Gate
+from prodcontrol.runtime import Runtime
 
 incident_app = typer.Typer(
     help="Serious incidents (EU AI Act Art. 73): open with the reporting deadline, chase it on "
@@ -63,6 +65,12 @@ def _rows(rt: object, views: list[object]) -> list[dict[str, object]]:
     return rows
 
 
+def _show(rt: Runtime, gate: Gate, *, as_json: bool, title: str) -> None:
+    from prodcontrol.control.lifecycle import incidents
+
+    emit(_rows(rt, [incidents.view(rt, gate)]), as_json=as_json, title=title)
+
+
 @incident_app.command("open")
 def open_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or option
     model: str,
@@ -91,7 +99,7 @@ def open_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or opt
     harm: Annotated[str | None, typer.Option("--harm", help="The harm or damage.")] = None,
     person: AsOpt = None,
     break_glass: BreakGlassOpt = False,
-    reason: Annotated[str, typer.Option("--reason", help="With --break-glass: why.")] = "",
+    reason: BreakGlassReasonOpt = "",
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -122,7 +130,7 @@ def open_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or opt
         harm=harm,
         credential=actor.credential,
     )
-    emit(_rows(rt, [incidents.view(rt, gate)]), as_json=as_json, title=f"Incident on {model}")
+    _show(rt, gate, as_json=as_json, title=f"Incident on {model}")
 
 
 @incident_app.command("list")
@@ -162,7 +170,7 @@ def report_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or o
     ] = None,
     person: AsOpt = None,
     break_glass: BreakGlassOpt = False,
-    reason: Annotated[str, typer.Option("--reason", help="With --break-glass: why.")] = "",
+    reason: BreakGlassReasonOpt = "",
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,
@@ -192,7 +200,7 @@ def report_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or o
         corrective_measures=corrective,
         credential=actor.credential,
     )
-    emit(_rows(rt, [incidents.view(rt, gate)]), as_json=as_json, title=f"Incident {incident}")
+    _show(rt, gate, as_json=as_json, title=f"Incident {incident}")
 
 
 @incident_app.command("close")
@@ -229,7 +237,7 @@ def close_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or op
         dismiss=dismiss,
         credential=actor.credential,
     )
-    emit(_rows(rt, [incidents.view(rt, closed)]), as_json=as_json, title=f"Incident {incident}")
+    _show(rt, closed, as_json=as_json, title=f"Incident {incident}")
 
 
 @incident_app.command("export")

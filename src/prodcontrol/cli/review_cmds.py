@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
-from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, BreakGlassReasonOpt, acting
 from prodcontrol.cli.output import emit
 from prodcontrol.evidence.records import Gate
 
@@ -36,7 +36,7 @@ def open_cmd(  # noqa: PLR0917 - typer maps each parameter to an argument or opt
     model: str,
     person: AsOpt = None,
     break_glass: BreakGlassOpt = False,
-    reason: Annotated[str, typer.Option("--reason", help="With --break-glass: why.")] = "",
+    reason: BreakGlassReasonOpt = "",
     as_json: JsonOpt = False,
     catalog: CatalogOpt = None,
     inventory: InventoryOpt = None,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, runtime
-from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, acting
+from prodcontrol.cli.identity_opts import AsOpt, BreakGlassOpt, ReasonOpt, acting
 from prodcontrol.cli.output import emit, emit_object
 from prodcontrol.evidence.records import DecisionValue, Gate
 
@@ -15,8 +15,6 @@ usecase_app = typer.Typer(
     help="Use-case approval (use-case and funding rights) before a model leaves experimentation.",
     no_args_is_help=True,
 )
-
-ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept as evidence.")]
 
 
 def _rows(gates: list[Gate]) -> list[dict[str, object]]:
