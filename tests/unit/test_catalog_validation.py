@@ -230,3 +230,13 @@ def test_a_gate_opening_on_error_may_not_time_out_to_accept(dirs: tuple[Path, Pa
     assert problem.field == "tiers.medium.gate.on_timeout"
     assert problem.line == line_of(path, "on_timeout: accept", nth=2)
     assert "may not time out to accept" in problem.message
+
+
+def test_report_columns_policy_names_its_choices(dirs: tuple[Path, Path]) -> None:
+    path, problems = problems_after(
+        dirs, "tiers.yaml", lambda t: t.replace("columns: flagged,", "columns: drifted,", 1)
+    )
+    (problem,) = problems
+    assert problem.line == line_of(path, "columns: drifted,")
+    assert "columns" in problem.field
+    assert "is not one of: all, flagged" in problem.message

@@ -11,7 +11,15 @@ import typing
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    model_validator,
+)
 
 from prodcontrol.catalog.types import (
     OWNER_ROLES,
@@ -344,6 +352,15 @@ class Sampling(Strict):
     max_rows: PositiveInt
     seed: int = 0
     strategy: Literal["stratified", "uniform"] = "stratified"
+    columns: Literal["all", "flagged"] = Field(
+        "all",
+        description="the columns a drift control shows one by one in the report: 'all', or "
+        "'flagged': the columns that drifted on the full data and the `closest` others to their "
+        "threshold (every column's full-data numbers stay in the control's details)",
+    )
+    closest: NonNegativeInt = Field(
+        3, description="with columns: flagged, how many columns that did not drift are shown too"
+    )
 
 
 class GatePolicy(Strict):

@@ -114,35 +114,6 @@ class RunFollowUp(Protocol):
         ...
 
 
-def check_run_outputs(
-    verdicts: Sequence[VerdictIn],
-    artifacts: Sequence[ArtifactIn],
-    findings: Sequence[FindingIn],
-) -> None:
-    """Refuse, before writing anything, outputs whose references do not add up."""
-    controls = [v.control_id for v in verdicts]
-    problems = [
-        f"two verdicts for control {c!r}" for c in sorted(set(controls)) if controls.count(c) > 1
-    ]
-    known = set(controls)
-    flagged = [f.control_id for f in findings]
-    problems += [
-        f"two findings for control {c!r}" for c in sorted(set(flagged)) if flagged.count(c) > 1
-    ]
-    problems += [
-        f"artifact {a.name!r} names control {a.control_id!r}, which has no verdict"
-        for a in artifacts
-        if a.control_id is not None and a.control_id not in known
-    ]
-    problems += [
-        f"finding for control {f.control_id!r} has no verdict in this run"
-        for f in findings
-        if f.control_id not in known
-    ]
-    if problems:
-        raise UsageError("cannot record the run: " + "; ".join(problems))
-
-
 @runtime_checkable
 class EvidenceStore(Protocol):
     """Append-only, hash-chained evidence, and the state of gates, escalations and the outbox."""

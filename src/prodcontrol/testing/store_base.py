@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -73,13 +72,7 @@ REFERENCES: dict[str, dict[str, str]] = {
     "notification": {"escalation_id": "escalation", "gate_id": "gate", "finding_id": "finding"},
     "delivery_attempt": {"notification_id": "notification"},
 }
-CLOSED_FINDING = frozenset({"resolved", "closed"})
-FINAL_NOTIFICATION = frozenset({"sent", "dead"})
 KEY_SUBJECT = "evidence"
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def _stored(record: R) -> R:
@@ -88,11 +81,6 @@ def _stored(record: R) -> R:
     as_json = record.model_dump(mode="json")
     values = {k: as_json[k] if isinstance(v, dict) else v for k, v in python.items()}
     return type(record).model_validate(values)
-
-
-def _model_in(payload: Mapping[str, Any]) -> str | None:
-    model = payload.get("model")
-    return model if isinstance(model, str) else None
 
 
 class _Tx:

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from prodcontrol.clock import ensure_utc
-from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
+from prodcontrol.errors import StoreConflict
+from prodcontrol.evidence import store_rules as rules
 from prodcontrol.evidence.records import (
     Action,
     ActionIn,
@@ -27,11 +28,7 @@ from prodcontrol.evidence.records import (
     Waiver,
     WaiverIn,
 )
-from prodcontrol.testing.store_base import (
-    _new_id,
-    _stored,
-    _Tx,
-)
+from prodcontrol.testing.store_base import _stored, _Tx
 from prodcontrol.testing.store_outbox import OutboxPart
 
 
@@ -59,10 +56,7 @@ class GatesPart(OutboxPart):
                 "the evidence store refused the write: uq_pc_gates_pending_finding (a pending "
                 f"finding gate for {gate.model} version {gate.model_version} exists)"
             )
-        record = Gate(
-            **gate.model_dump(), id=_new_id(), status="pending", opened_at=tx.now, version=1
-        )
-        record = tx.insert("gate", record, "opened", record.model)
+        record = tx.insert("gate", rules.new_gate(gate, tx.now), "opened", gate.model)
         for message in notifications:
             self._add_notification(
                 tx, message, record.model, gate_id=record.id, finding_id=record.finding_id
@@ -104,15 +98,11 @@ class GatesPart(OutboxPart):
                 d.gate_id == gate_id and d.person == decision.person
                 for d in self._rows["decision"].values()
             ):
-                raise DecisionRefused(
-                    f"{decision.person} has already decided on gate {gate_id}; "
-                    "each person decides once"
-                )
+                raise rules.decided_twice(decision.person, gate_id)
             gate = self._compare_and_set(tx, gate_id, expected_version, new_status)
-            record = Decision(
-                **decision.model_dump(), id=_new_id(), gate_id=gate_id, decided_at=tx.now
+            tx.insert(
+                "decision", rules.new_decision(decision, gate_id, tx.now), "recorded", gate.model
             )
-            tx.insert("decision", record, "recorded", gate.model)
             tx.log(gate, "gate", new_status or "updated", gate.model)
             if action is not None and new_status is not None:
                 self._request(tx, gate, action)
@@ -135,18 +125,9 @@ class GatesPart(OutboxPart):
             self._insert_events(tx, events)
             return gate
 
-    def _request(self, tx: _Tx, gate: Gate, action: ActionIn) -> Action:
-        if action.status != "requested" or action.gate_id not in (None, gate.id):
-            raise UsageError(
-                f"a gate queues its own action with status 'requested', not {action.status!r} "
-                f"for gate {action.gate_id}"
-            )
-        record = Action(
-            **action.model_dump() | {"gate_id": gate.id},
-            id=_new_id(),
-            created_at=tx.now,
-            next_attempt_at=tx.now,
-        )
+    @staticmethod
+    def _request(tx: _Tx, gate: Gate, action: ActionIn) -> Action:
+        record = rules.gate_action(gate, action, tx.now)
         return tx.insert("action", record, "requested", record.model)
 
     def _compare_and_set(
@@ -154,13 +135,8 @@ class GatesPart(OutboxPart):
     ) -> Gate:
         """Bump the version (and close the gate) only if it is pending at the expected version."""
         row: Gate = self._get("gate", "gate", gate_id)
-        if row.version != expected_version:
-            raise StoreConflict(
-                f"gate {gate_id} changed since it was read (version {expected_version}, now "
-                f"{row.version}, {row.status}); re-read the gate and decide again"
-            )
-        if row.status != "pending":
-            raise DecisionRefused(f"gate {gate_id} is already {row.status}; it takes no decisions")
+        if row.version != expected_version or row.status != "pending":
+            raise rules.gate_refusal(gate_id, expected_version, row.version, row.status)
         update: dict[str, Any] = {"version": row.version + 1}
         if new_status is not None:
             update |= {"status": new_status, "decided_at": tx.now}
@@ -182,14 +158,7 @@ class GatesPart(OutboxPart):
                 raise StoreConflict(
                     f"the evidence store refused the write: uq_pc_domain_events_key ({event.key})"
                 )
-            record = DomainEvent(
-                **event.model_dump(),
-                id=_new_id(),
-                status="pending",
-                created_at=tx.now,
-                next_attempt_at=tx.now,
-            )
-            tx.insert("domain_event", record, "queued", record.model)
+            tx.insert("domain_event", rules.new_domain_event(event, tx.now), "queued", event.model)
 
     def claim_domain_events(
         self,
@@ -234,18 +203,8 @@ class GatesPart(OutboxPart):
     ) -> DomainEvent:
         with self._write() as tx:
             row: DomainEvent = self._get("domain_event", "domain event", event_id)
-            if row.status != "applying":
-                raise StoreConflict(
-                    f"domain event {event_id} is {row.status}, not being handled; it was not "
-                    f"set {status} (another dispatcher's lease ran out and it took over)"
-                )
-            update: dict[str, Any] = {"attempts": row.attempts + 1, "result": dict(result)}
-            if status == "pending":
-                update |= {"status": "pending", "next_attempt_at": ensure_utc(retry_at or tx.now)}
-            else:
-                done = tx.now if status == "done" else None
-                update |= {"status": status, "next_attempt_at": None, "done_at": done}
-            settled = row.model_copy(update=update)
+            changes = rules.settled_domain_event(row, status, result, tx.now, retry_at=retry_at)
+            settled = row.model_copy(update=changes)
             return tx.update("domain_event", settled, status, settled.model)
 
     def list_domain_events(
@@ -267,13 +226,8 @@ class GatesPart(OutboxPart):
     def grant_waiver(self, waiver: WaiverIn) -> Waiver:
         with self._write() as tx:
             finding: Finding = self._get("finding", "finding", waiver.finding_id)
-            if (finding.model, finding.control_id) != (waiver.model, waiver.control_id):
-                raise UsageError(
-                    f"finding {finding.id} is about {finding.model}/{finding.control_id}, not "
-                    f"{waiver.model}/{waiver.control_id}; waive the finding it names"
-                )
-            record = Waiver(**waiver.model_dump(), id=_new_id(), granted_at=tx.now)
-            record = tx.insert("waiver", record, "granted", record.model)
+            rules.check_waiver_names(finding, waiver)
+            record = tx.insert("waiver", rules.new_waiver(waiver, tx.now), "granted", waiver.model)
             if finding.status == "open":
                 self._set_finding(tx, finding, "waived", f"waiver {record.id}")
             return record
@@ -327,10 +281,7 @@ class GatesPart(OutboxPart):
 
     def record_action(self, action: ActionIn) -> Action:
         with self._write() as tx:
-            due = tx.now if action.status == "requested" else None
-            record = Action(
-                **action.model_dump(), id=_new_id(), created_at=tx.now, next_attempt_at=due
-            )
+            record = rules.new_action(action, tx.now)
             return tx.insert("action", record, action.status, record.model)
 
     def claim_actions(
@@ -373,24 +324,17 @@ class GatesPart(OutboxPart):
     ) -> Action:
         with self._write() as tx:
             row: Action = self._get("action", "action", action_id)
-            if row.status != "applying":
-                raise StoreConflict(
-                    f"action {action_id} is {row.status}, not being applied; it was not "
-                    f"set {status} (another applier's lease ran out and it took over)"
-                )
-            update: dict[str, Any] = {
-                "attempts": row.attempts + 1,
-                "result": dict(result),
-                "model_version": model_version or row.model_version,
-                "action": action or row.action,
-                "params": dict(params) if params is not None else row.params,
-            }
-            if status == "requested":
-                update |= {"status": "requested", "next_attempt_at": ensure_utc(retry_at or tx.now)}
-            else:
-                applied = tx.now if status == "applied" else None
-                update |= {"status": status, "next_attempt_at": None, "applied_at": applied}
-            settled = row.model_copy(update=update)
+            changes = rules.settled_action(
+                row,
+                status,
+                result,
+                tx.now,
+                model_version=model_version,
+                retry_at=retry_at,
+                action=action,
+                params=params,
+            )
+            settled = row.model_copy(update=changes)
             return tx.update("action", settled, status, settled.model)
 
     def list_actions(self, model: str | None = None) -> list[Action]:

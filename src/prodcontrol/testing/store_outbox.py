@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prodcontrol.clock import ensure_utc
-from prodcontrol.errors import StoreConflict, UsageError
-from prodcontrol.evidence.port import (
-    AttemptReport,
-)
+from prodcontrol.errors import StoreConflict
+from prodcontrol.evidence import store_rules as rules
+from prodcontrol.evidence.port import AttemptReport
 from prodcontrol.evidence.records import (
     DeliveryAttempt,
     DeliveryAttemptIn,
@@ -21,14 +20,8 @@ from prodcontrol.evidence.records import (
     NotificationIn,
     NotificationStatus,
 )
-from prodcontrol.testing.store_base import (
-    FINAL_NOTIFICATION,
-    MemoryStoreBase,
-    _model_in,
-    _new_id,
-    _stored,
-    _Tx,
-)
+from prodcontrol.evidence.store_rules import model_in
+from prodcontrol.testing.store_base import MemoryStoreBase, _stored, _Tx
 
 
 class OutboxPart(MemoryStoreBase):
@@ -46,9 +39,7 @@ class OutboxPart(MemoryStoreBase):
                 "the evidence store refused the write: uq_pc_escalations_finding_id (finding "
                 f"{escalation.finding_id} has a chain)"
             )
-        record = Escalation(
-            **escalation.model_dump(), id=_new_id(), status="active", started_at=tx.now
-        )
+        record = rules.new_escalation(escalation, tx.now)
         record = tx.insert("escalation", record, "started", record.model)
         for message in notifications:
             self._add_notification(
@@ -76,15 +67,8 @@ class OutboxPart(MemoryStoreBase):
     ) -> Escalation:
         with self._write() as tx:
             row: Escalation = self._get("escalation", "escalation", escalation_id)
-            if row.status != "active" or step <= row.step:
-                raise StoreConflict(
-                    f"escalation {escalation_id} is {row.status} at step {row.step}; it cannot "
-                    f"move to step {step}. Re-read it: someone acknowledged or advanced it first"
-                )
-            update: dict[str, Any] = {"step": step, "next_due_at": next_due_at}
-            if next_due_at is None:
-                update |= {"status": "exhausted", "closed_at": tx.now}
-            advanced = _stored(row.model_copy(update=update))
+            changes = rules.advanced_escalation(row, step, next_due_at, tx.now)
+            advanced = _stored(row.model_copy(update=changes))
             self._rows["escalation"][row.id] = advanced
             for message in notifications:
                 self._add_notification(
@@ -101,26 +85,19 @@ class OutboxPart(MemoryStoreBase):
     def acknowledge_escalation(self, escalation_id: str, person: str) -> Escalation:
         with self._write() as tx:
             row: Escalation = self._get("escalation", "escalation", escalation_id)
-            if row.acknowledged_at is not None or row.status == "resolved":
+            changes = rules.acknowledged_escalation(row, person, tx.now)
+            if changes is None:
                 return row
-            acked = row.model_copy(
-                update={
-                    "status": "acknowledged",
-                    "acknowledged_by": person,
-                    "acknowledged_at": tx.now,
-                    "next_due_at": None,
-                }
-            )
+            acked = row.model_copy(update=changes)
             return tx.update("escalation", acked, "acknowledged", acked.model)
 
     def resolve_escalation(self, escalation_id: str, reason: str) -> Escalation:
         with self._write() as tx:
             row: Escalation = self._get("escalation", "escalation", escalation_id)
-            if row.status == "resolved":
+            changes = rules.resolved_escalation(row, tx.now)
+            if changes is None:
                 return row
-            resolved = row.model_copy(
-                update={"status": "resolved", "closed_at": tx.now, "next_due_at": None}
-            )
+            resolved = row.model_copy(update=changes)
             return tx.update("escalation", resolved, "resolved", resolved.model, reason=reason)
 
     def get_escalation(self, escalation_id: str) -> Escalation:
@@ -162,27 +139,8 @@ class OutboxPart(MemoryStoreBase):
         )
         if existing is not None:
             return existing
-        fields = message.model_dump(exclude={"control_id", "next_attempt_at"})
-        for name, value in links.items():
-            fields[name] = fields[name] or value
-        if fields["finding_id"] is None and message.control_id is not None:
-            if findings_by_control is None or message.control_id not in findings_by_control:
-                raise UsageError(
-                    f"notification {message.idempotency_key!r} names control "
-                    f"{message.control_id!r}, but no finding for that control is written with it; "
-                    "control_id links a message to a finding only inside finish_run, elsewhere "
-                    "pass finding_id"
-                )
-            fields["finding_id"] = findings_by_control[message.control_id]
-        record = Notification(
-            **fields,
-            id=_new_id(),
-            status="pending",
-            attempts=0,
-            created_at=tx.now,
-            next_attempt_at=message.next_attempt_at or tx.now,
-        )
-        return tx.insert("notification", record, "enqueued", model or _model_in(message.payload))
+        record = rules.new_notification(message, tx.now, findings_by_control, **links)
+        return tx.insert("notification", record, "enqueued", model or model_in(message.payload))
 
     def enqueue(self, notifications: Sequence[NotificationIn]) -> list[Notification]:
         with self._write() as tx:
@@ -213,7 +171,7 @@ class OutboxPart(MemoryStoreBase):
                     "notification",
                     n.model_copy(update={"claimed_until": until}),
                     "claimed",
-                    _model_in(n.payload),
+                    model_in(n.payload),
                 )
                 for n in due
             ]
@@ -241,25 +199,10 @@ class OutboxPart(MemoryStoreBase):
 
     def _apply_attempt(self, tx: _Tx, report: AttemptReport) -> Notification:
         row: Notification = self._rows["notification"][report.notification_id]
-        attempt = report.attempt
-        record = DeliveryAttempt(
-            **attempt.model_dump(exclude={"attempted_at"}),
-            id=_new_id(),
-            notification_id=row.id,
-            attempted_at=attempt.attempted_at or tx.now,
-        )
-        model = _model_in(row.payload)
+        record, changes = rules.delivery(row, report, tx.now)
+        model = model_in(row.payload)
         tx.insert("delivery_attempt", record, "recorded", model)
-        update: dict[str, Any] = {"attempts": row.attempts + 1, "claimed_until": None}
-        if row.status not in FINAL_NOTIFICATION:
-            update |= {
-                "status": report.status,
-                "last_error": attempt.error,
-                "sent_at": tx.now if report.status == "sent" else row.sent_at,
-                "next_attempt_at": ensure_utc(report.next_attempt_at or row.next_attempt_at),
-                "provider_ref": dict(report.provider_ref or row.provider_ref),
-            }
-        changed = row.model_copy(update=update)
+        changed = row.model_copy(update=changes)
         return tx.update("notification", changed, changed.status, model)
 
     def list_notifications(self, status: NotificationStatus | None = None) -> list[Notification]:

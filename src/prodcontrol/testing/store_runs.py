@@ -7,12 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from prodcontrol.clock import ensure_utc
-from prodcontrol.errors import StoreConflict, UsageError
-from prodcontrol.evidence.port import (
-    RunClosed,
-    RunFollowUp,
-    check_run_outputs,
-)
+from prodcontrol.evidence import store_rules as rules
+from prodcontrol.evidence.port import RunClosed, RunFollowUp
 from prodcontrol.evidence.records import (
     Artifact,
     ArtifactIn,
@@ -26,12 +22,7 @@ from prodcontrol.evidence.records import (
     Verdict,
     VerdictIn,
 )
-from prodcontrol.testing.store_base import (
-    CLOSED_FINDING,
-    _new_id,
-    _stored,
-    _Tx,
-)
+from prodcontrol.testing.store_base import _stored, _Tx
 from prodcontrol.testing.store_gates import GatesPart
 
 
@@ -58,24 +49,9 @@ class RunsPart(GatesPart):
                     None,
                 )
                 if existing is not None:
-                    if (existing.model, existing.model_version) != (model, model_version):
-                        raise StoreConflict(
-                            f"idempotency key {idempotency_key!r} already belongs to run "
-                            f"{existing.id} of {existing.model} version {existing.model_version}; "
-                            "use a key unique to each run"
-                        )
-                    return existing
-            run = ControlRun(
-                id=_new_id(),
-                model=model,
-                model_version=model_version,
-                tier=tier,
-                trigger=trigger,
-                flow_run_id=flow_run_id,
-                idempotency_key=idempotency_key,
-                status="running",
-                started_at=tx.now,
-                sample=sample or {},
+                    return rules.same_run(existing, model, model_version)
+            run = rules.new_run(
+                model, model_version, tier, trigger, idempotency_key, flow_run_id, sample, tx.now
             )
             return tx.insert("run", run, "started", model)
 
@@ -89,9 +65,8 @@ class RunsPart(GatesPart):
         *,
         notifications: Sequence[NotificationIn] = (),
     ) -> ControlRun:
-        if status == "running":
-            raise UsageError("finish_run needs a final status: succeeded, failed or error")
-        check_run_outputs(verdicts, artifacts, findings)
+        rules.check_closing("finish_run", status)
+        rules.check_run_outputs(verdicts, artifacts, findings)
         with self._write() as tx:
             run, _, written = self._finish(
                 tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
@@ -112,9 +87,8 @@ class RunsPart(GatesPart):
         *,
         follow_up: RunFollowUp,
     ) -> RunClosed:
-        if status == "running":
-            raise UsageError("close_run needs a final status: succeeded, failed or error")
-        check_run_outputs(verdicts, artifacts, findings)
+        rules.check_closing("close_run", status)
+        rules.check_run_outputs(verdicts, artifacts, findings)
         with self._write() as tx:
             run, written_verdicts, written = self._finish(
                 tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
@@ -153,61 +127,31 @@ class RunsPart(GatesPart):
         findings: Sequence[FindingIn],
     ) -> tuple[ControlRun, list[Verdict], list[Finding]]:
         run: ControlRun = self._get("run", "run", run_id)
-        if run.status != "running":
-            raise StoreConflict(f"run {run_id} already finished with status {run.status}")
+        rules.check_running(run_id, run.status)
         written = [
-            tx.insert(
-                "verdict",
-                Verdict(**v.model_dump(), id=_new_id(), run_id=run.id, created_at=tx.now),
-                "recorded",
-                run.model,
-            )
-            for v in verdicts
+            tx.insert("verdict", v, "recorded", run.model)
+            for v in (rules.new_verdict(v, run.id, tx.now) for v in verdicts)
         ]
         by_control = {v.control_id: v for v in written}
         for artifact in artifacts:
-            explains = by_control.get(artifact.control_id) if artifact.control_id else None
-            record = Artifact(
-                **artifact.model_dump(exclude={"control_id"}),
-                id=_new_id(),
-                run_id=run.id,
-                verdict_id=explains.id if explains else None,
-                created_at=tx.now,
-            )
+            record = rules.new_artifact(artifact, run.id, by_control, tx.now)
             tx.insert("artifact", record, "recorded", run.model)
-        found = []
-        for finding in findings:
-            verdict = by_control[finding.control_id]
-            opened = Finding(
-                **finding.model_dump(),
-                id=_new_id(),
-                run_id=run.id,
-                verdict_id=verdict.id,
-                model=run.model,
-                model_version=run.model_version,
-                verdict=verdict.verdict,
-                opened_at=tx.now,
-                closed_at=tx.now if finding.status in CLOSED_FINDING else None,
-            )
-            found.append(tx.insert("finding", opened, "opened", run.model))
+        found = [
+            tx.insert("finding", f, "opened", run.model)
+            for f in (rules.new_finding(f, run, by_control, tx.now) for f in findings)
+        ]
         run = run.model_copy(update={"status": status, "finished_at": tx.now})
         self._rows["run"][run.id] = _stored(run)
         return run, written, found
 
     def _join_gate(self, tx: _Tx, gate: Gate, findings: Sequence[Finding]) -> Gate:
         row: Gate = self._get("gate", "gate", gate.id)
-        joining = [f for f in findings if f.blocking and f.status == "open"]
-        listed = [str(i) for i in row.context.get("findings") or [row.finding_id] if i]
-        new = [f for f in joining if f.id not in listed]
-        if not new:
+        joining = rules.joined_context(row, findings)
+        if joining is None:
             return row
-        controls = [str(c) for c in row.context.get("controls") or []]
-        context = row.context | {
-            "findings": listed + [f.id for f in new],
-            "controls": controls + [f.control_id for f in new if f.control_id not in controls],
-        }
+        context, run_id = joining
         joined = row.model_copy(update={"context": context})
-        return tx.update("gate", joined, "joined", joined.model, run_id=new[0].run_id)
+        return tx.update("gate", joined, "joined", joined.model, run_id=run_id)
 
     def _has_chain(self, gate: Gate) -> bool:
         return any(
@@ -227,11 +171,8 @@ class RunsPart(GatesPart):
         with self._write() as tx:
             row: Finding = self._get("finding", "finding", finding_id)
             if expected is not None and row.status != expected:
-                raise StoreConflict(
-                    f"finding {finding_id} is {row.status}, not {expected}; it was not set {status}"
-                )
-            closed = tx.now if status in CLOSED_FINDING else None
-            changed = row.model_copy(update={"status": status, "closed_at": closed})
+                raise rules.finding_conflict(finding_id, row.status, expected, status)
+            changed = row.model_copy(update=rules.finding_status(status, tx.now))
             return tx.update("finding", changed, status, changed.model, reason=reason)
 
     def get_run(self, run_id: str) -> ControlRun:

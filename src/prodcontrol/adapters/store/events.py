@@ -10,27 +10,17 @@ from typing import Any
 from sqlalchemy import select
 
 from prodcontrol.adapters.store.base import StoreBase
-from prodcontrol.adapters.store.outbox import new_id
 from prodcontrol.adapters.store.tables import DomainEventRow
-from prodcontrol.adapters.store.transaction import WriteTx, to_record
+from prodcontrol.adapters.store.transaction import WriteTx, set_fields, to_record
 from prodcontrol.clock import ensure_utc
-from prodcontrol.errors import StoreConflict
+from prodcontrol.evidence import store_rules as rules
 from prodcontrol.evidence.records import DomainEvent, DomainEventIn, DomainEventStatus
 
 
 def insert_events(tx: WriteTx, events: Sequence[DomainEventIn]) -> list[DomainEvent]:
     """Queue ``events`` in the caller's transaction (a key already used: StoreConflict)."""
-    written = []
-    for event in events:
-        record = DomainEvent(
-            **event.model_dump(),
-            id=new_id(),
-            status="pending",
-            created_at=tx.now,
-            next_attempt_at=tx.now,
-        )
-        written.append(tx.insert(DomainEventRow, record, "domain_event", "queued", record.model))
-    return written
+    records = [rules.new_domain_event(event, tx.now) for event in events]
+    return [tx.insert(DomainEventRow, r, "domain_event", "queued", r.model) for r in records]
 
 
 class DomainEventsMixin(StoreBase):
@@ -81,18 +71,10 @@ class DomainEventsMixin(StoreBase):
     ) -> DomainEvent:
         with self._write() as tx:
             row = self._get(tx.session, DomainEventRow, "domain event", event_id)
-            if row.status != "applying":
-                raise StoreConflict(
-                    f"domain event {event_id} is {row.status}, not being handled; it was not "
-                    f"set {status} (another dispatcher's lease ran out and it took over)"
-                )
-            row.attempts += 1
-            row.result = dict(result)
-            if status == "pending":
-                row.status, row.next_attempt_at = "pending", ensure_utc(retry_at or tx.now)
-            else:
-                row.status, row.next_attempt_at = status, None
-                row.done_at = tx.now if status == "done" else None
+            current = to_record(row, DomainEvent)
+            set_fields(
+                row, rules.settled_domain_event(current, status, result, tx.now, retry_at=retry_at)
+            )
             tx.session.flush()
             record = to_record(row, DomainEvent)
             tx.log_record(record, "domain_event", status, record.model)

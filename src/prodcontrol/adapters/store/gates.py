@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 
 from prodcontrol.adapters.store.base import StoreBase
 from prodcontrol.adapters.store.events import insert_events
-from prodcontrol.adapters.store.outbox import add_notification, new_id
+from prodcontrol.adapters.store.outbox import add_notification
 from prodcontrol.adapters.store.tables import (
     ActionRow,
     DecisionRow,
@@ -22,9 +22,9 @@ from prodcontrol.adapters.store.tables import (
     GateRow,
     WaiverRow,
 )
-from prodcontrol.adapters.store.transaction import WriteTx, to_record
+from prodcontrol.adapters.store.transaction import WriteTx, set_fields, to_record
 from prodcontrol.clock import ensure_utc
-from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
+from prodcontrol.evidence import store_rules as rules
 from prodcontrol.evidence.records import (
     Action,
     ActionIn,
@@ -46,7 +46,7 @@ from prodcontrol.evidence.records import (
 def insert_gate(tx: WriteTx, gate: GateIn, notifications: Sequence[NotificationIn] = ()) -> Gate:
     """Open a gate with its messages (a second pending finding gate for one model version is
     refused by ``uq_pc_gates_pending_finding``: StoreConflict)."""
-    record = Gate(**gate.model_dump(), id=new_id(), status="pending", opened_at=tx.now, version=1)
+    record = rules.new_gate(gate, tx.now)
     tx.insert(GateRow, record, "gate", "opened", record.model)
     for message in notifications:
         add_notification(tx, message, record.model, gate_id=record.id, finding_id=record.finding_id)
@@ -88,14 +88,9 @@ class GatesMixin(StoreBase):
                 )
             )
             if already is not None:
-                raise DecisionRefused(
-                    f"{decision.person} has already decided on gate {gate_id}; "
-                    "each person decides once"
-                )
+                raise rules.decided_twice(decision.person, gate_id)
             gate = self._compare_and_set(tx, gate_id, expected_version, new_status)
-            record = Decision(
-                **decision.model_dump(), id=new_id(), gate_id=gate_id, decided_at=tx.now
-            )
+            record = rules.new_decision(decision, gate_id, tx.now)
             tx.insert(DecisionRow, record, "decision", "recorded", gate.model)
             tx.log_record(gate, "gate", new_status or "updated", gate.model)
             if action is not None and new_status is not None:
@@ -121,17 +116,7 @@ class GatesMixin(StoreBase):
 
     @staticmethod
     def _request(tx: WriteTx, gate: Gate, action: ActionIn) -> Action:
-        if action.status != "requested" or action.gate_id not in (None, gate.id):
-            raise UsageError(
-                f"a gate queues its own action with status 'requested', not {action.status!r} "
-                f"for gate {action.gate_id}"
-            )
-        record = Action(
-            **action.model_dump() | {"gate_id": gate.id},
-            id=new_id(),
-            created_at=tx.now,
-            next_attempt_at=tx.now,
-        )
+        record = rules.gate_action(gate, action, tx.now)
         return tx.insert(ActionRow, record, "action", "requested", record.model)
 
     def _compare_and_set(
@@ -151,18 +136,10 @@ class GatesMixin(StoreBase):
             .values(values)
             .execution_options(synchronize_session=False)
         )
-        if getattr(result, "rowcount", 0) != 1:
-            self._why_not_applied(tx, gate_id, expected_version)
-        return to_record(self._get(tx.session, GateRow, "gate", gate_id), Gate)
-
-    def _why_not_applied(self, tx: WriteTx, gate_id: str, expected_version: int) -> None:
         row = self._get(tx.session, GateRow, "gate", gate_id)
-        if row.version != expected_version:
-            raise StoreConflict(
-                f"gate {gate_id} changed since it was read (version {expected_version}, now "
-                f"{row.version}, {row.status}); re-read the gate and decide again"
-            )
-        raise DecisionRefused(f"gate {gate_id} is already {row.status}; it takes no decisions")
+        if getattr(result, "rowcount", 0) != 1:
+            raise rules.gate_refusal(gate_id, expected_version, row.version, row.status)
+        return to_record(row, Gate)
 
     def decisions_for(self, gate_id: str) -> list[Decision]:
         stmt = (
@@ -177,12 +154,8 @@ class GatesMixin(StoreBase):
     def grant_waiver(self, waiver: WaiverIn) -> Waiver:
         with self._write() as tx:
             finding = self._get(tx.session, FindingRow, "finding", waiver.finding_id)
-            if (finding.model, finding.control_id) != (waiver.model, waiver.control_id):
-                raise UsageError(
-                    f"finding {finding.id} is about {finding.model}/{finding.control_id}, not "
-                    f"{waiver.model}/{waiver.control_id}; waive the finding it names"
-                )
-            record = Waiver(**waiver.model_dump(), id=new_id(), granted_at=tx.now)
+            rules.check_waiver_names(to_record(finding, Finding), waiver)
+            record = rules.new_waiver(waiver, tx.now)
             tx.insert(WaiverRow, record, "waiver", "granted", record.model)
             if finding.status == "open":
                 self._set_finding(tx, finding, "waived", f"waiver {record.id}")
@@ -241,10 +214,7 @@ class GatesMixin(StoreBase):
 
     def record_action(self, action: ActionIn) -> Action:
         with self._write() as tx:
-            due = tx.now if action.status == "requested" else None
-            record = Action(
-                **action.model_dump(), id=new_id(), created_at=tx.now, next_attempt_at=due
-            )
+            record = rules.new_action(action, tx.now)
             return tx.insert(ActionRow, record, "action", action.status, record.model)
 
     def claim_actions(
@@ -285,21 +255,17 @@ class GatesMixin(StoreBase):
     ) -> Action:
         with self._write() as tx:
             row = self._get(tx.session, ActionRow, "action", action_id)
-            if row.status != "applying":
-                raise StoreConflict(
-                    f"action {action_id} is {row.status}, not being applied; it was not "
-                    f"set {status} (another applier's lease ran out and it took over)"
-                )
-            row.attempts += 1
-            row.result = dict(result)
-            row.model_version = model_version or row.model_version
-            row.action = action or row.action
-            row.params = dict(params) if params is not None else row.params
-            if status == "requested":
-                row.status, row.next_attempt_at = "requested", ensure_utc(retry_at or tx.now)
-            else:
-                row.status, row.next_attempt_at = status, None
-                row.applied_at = tx.now if status == "applied" else None
+            changes = rules.settled_action(
+                to_record(row, Action),
+                status,
+                result,
+                tx.now,
+                model_version=model_version,
+                retry_at=retry_at,
+                action=action,
+                params=params,
+            )
+            set_fields(row, changes)
             tx.session.flush()
             record = to_record(row, Action)
             tx.log_record(record, "action", status, record.model)

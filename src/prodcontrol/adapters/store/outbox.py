@@ -7,7 +7,6 @@ nothing; senders then lease due rows, and the idempotency key keeps a message on
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,9 +15,9 @@ from sqlalchemy import or_, select
 
 from prodcontrol.adapters.store.base import StoreBase
 from prodcontrol.adapters.store.tables import DeliveryAttemptRow, EscalationRow, NotificationRow
-from prodcontrol.adapters.store.transaction import WriteTx, to_record
+from prodcontrol.adapters.store.transaction import WriteTx, set_fields, to_record
 from prodcontrol.clock import ensure_utc
-from prodcontrol.errors import StoreConflict, UsageError
+from prodcontrol.evidence import store_rules as rules
 from prodcontrol.evidence.port import AttemptReport, RecordNotFound
 from prodcontrol.evidence.records import (
     DeliveryAttempt,
@@ -30,18 +29,7 @@ from prodcontrol.evidence.records import (
     NotificationIn,
     NotificationStatus,
 )
-
-FINAL = frozenset({"sent", "dead"})
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def model_in(payload: Mapping[str, Any]) -> str | None:
-    """The model a message is about, when its payload says, so its events can be filtered."""
-    model = payload.get("model")
-    return model if isinstance(model, str) else None
+from prodcontrol.evidence.store_rules import model_in
 
 
 def add_notification(
@@ -61,18 +49,7 @@ def add_notification(
     )
     if existing is not None:
         return to_record(existing, Notification)
-    fields = message.model_dump(exclude={"control_id", "next_attempt_at"})
-    for name, value in links.items():
-        fields[name] = fields[name] or value
-    fields["finding_id"] = fields["finding_id"] or _finding_for(message, findings_by_control)
-    record = Notification(
-        **fields,
-        id=new_id(),
-        status="pending",
-        attempts=0,
-        created_at=tx.now,
-        next_attempt_at=message.next_attempt_at or tx.now,
-    )
+    record = rules.new_notification(message, tx.now, findings_by_control, **links)
     model = model or model_in(message.payload)
     return tx.insert(NotificationRow, record, "notification", "enqueued", model)
 
@@ -82,7 +59,7 @@ def insert_escalation(
 ) -> Escalation:
     """Start a chain with its first messages (a second chain for the same lead finding is
     refused by ``uq_pc_escalations_finding_id``: StoreConflict)."""
-    record = Escalation(**escalation.model_dump(), id=new_id(), status="active", started_at=tx.now)
+    record = rules.new_escalation(escalation, tx.now)
     tx.insert(EscalationRow, record, "escalation", "started", record.model)
     for message in notifications:
         add_notification(
@@ -96,36 +73,12 @@ def insert_escalation(
     return record
 
 
-def _finding_for(message: NotificationIn, findings: Mapping[str, str] | None) -> str | None:
-    if message.control_id is None:
-        return None
-    if findings is None or message.control_id not in findings:
-        raise UsageError(
-            f"notification {message.idempotency_key!r} names control {message.control_id!r}, "
-            "but no finding for that control is written with it; control_id links a message to "
-            "a finding only inside finish_run, elsewhere pass finding_id"
-        )
-    return findings[message.control_id]
-
-
 def _apply_attempt(tx: WriteTx, row: NotificationRow, report: AttemptReport) -> Notification:
     """Log one attempt on ``row`` and move the message on (see ``record_attempt``)."""
-    attempt = report.attempt
-    record = DeliveryAttempt(
-        **attempt.model_dump(exclude={"attempted_at"}),
-        id=new_id(),
-        notification_id=row.id,
-        attempted_at=attempt.attempted_at or tx.now,
-    )
+    record, changes = rules.delivery(to_record(row, Notification), report, tx.now)
     model = model_in(row.payload)
     tx.insert(DeliveryAttemptRow, record, "delivery_attempt", "recorded", model)
-    row.attempts += 1
-    row.claimed_until = None
-    if row.status not in FINAL:
-        row.status, row.last_error = report.status, attempt.error
-        row.sent_at = tx.now if report.status == "sent" else row.sent_at
-        row.next_attempt_at = ensure_utc(report.next_attempt_at or row.next_attempt_at)
-        row.provider_ref = dict(report.provider_ref or row.provider_ref)
+    set_fields(row, changes)
     tx.session.flush()
     updated = to_record(row, Notification)
     tx.log_record(updated, "notification", row.status, model)
@@ -152,14 +105,8 @@ class OutboxMixin(StoreBase):
     ) -> Escalation:
         with self._write() as tx:
             row = self._get(tx.session, EscalationRow, "escalation", escalation_id)
-            if row.status != "active" or step <= row.step:
-                raise StoreConflict(
-                    f"escalation {escalation_id} is {row.status} at step {row.step}; it cannot "
-                    f"move to step {step}. Re-read it: someone acknowledged or advanced it first"
-                )
-            row.step, row.next_due_at = step, next_due_at
-            if next_due_at is None:
-                row.status, row.closed_at = "exhausted", tx.now
+            current = to_record(row, Escalation)
+            set_fields(row, rules.advanced_escalation(current, step, next_due_at, tx.now))
             for message in notifications:
                 add_notification(
                     tx,
@@ -175,18 +122,21 @@ class OutboxMixin(StoreBase):
     def acknowledge_escalation(self, escalation_id: str, person: str) -> Escalation:
         with self._write() as tx:
             row = self._get(tx.session, EscalationRow, "escalation", escalation_id)
-            if row.acknowledged_at is not None or row.status == "resolved":
-                return to_record(row, Escalation)
-            row.status, row.acknowledged_by, row.acknowledged_at = "acknowledged", person, tx.now
-            row.next_due_at = None
+            current = to_record(row, Escalation)
+            changes = rules.acknowledged_escalation(current, person, tx.now)
+            if changes is None:
+                return current
+            set_fields(row, changes)
             return self._log_escalation(tx, row, "acknowledged")
 
     def resolve_escalation(self, escalation_id: str, reason: str) -> Escalation:
         with self._write() as tx:
             row = self._get(tx.session, EscalationRow, "escalation", escalation_id)
-            if row.status == "resolved":
-                return to_record(row, Escalation)
-            row.status, row.closed_at, row.next_due_at = "resolved", tx.now, None
+            current = to_record(row, Escalation)
+            changes = rules.resolved_escalation(current, tx.now)
+            if changes is None:
+                return current
+            set_fields(row, changes)
             return self._log_escalation(tx, row, "resolved", reason=reason)
 
     @staticmethod

@@ -10,7 +10,7 @@ from sqlalchemy import func, or_, select, update
 
 from prodcontrol.adapters.store.base import StoreBase
 from prodcontrol.adapters.store.gates import insert_gate
-from prodcontrol.adapters.store.outbox import add_notification, insert_escalation, new_id
+from prodcontrol.adapters.store.outbox import add_notification, insert_escalation
 from prodcontrol.adapters.store.tables import (
     ArtifactRow,
     EscalationRow,
@@ -19,9 +19,9 @@ from prodcontrol.adapters.store.tables import (
     RunRow,
     VerdictRow,
 )
-from prodcontrol.adapters.store.transaction import WriteTx, to_record
-from prodcontrol.errors import StoreConflict, UsageError
-from prodcontrol.evidence.port import RunClosed, RunFollowUp, check_run_outputs
+from prodcontrol.adapters.store.transaction import WriteTx, set_fields, to_record
+from prodcontrol.evidence import store_rules as rules
+from prodcontrol.evidence.port import RunClosed, RunFollowUp
 from prodcontrol.evidence.records import (
     Artifact,
     ArtifactIn,
@@ -35,8 +35,6 @@ from prodcontrol.evidence.records import (
     Verdict,
     VerdictIn,
 )
-
-CLOSED_FINDING = frozenset({"resolved", "closed"})
 
 
 class RunsMixin(StoreBase):
@@ -59,29 +57,11 @@ class RunsMixin(StoreBase):
                     select(RunRow).where(RunRow.idempotency_key == idempotency_key)
                 )
                 if existing is not None:
-                    return self._same_run(existing, model, model_version)
-            run = ControlRun(
-                id=new_id(),
-                model=model,
-                model_version=model_version,
-                tier=tier,
-                trigger=trigger,
-                flow_run_id=flow_run_id,
-                idempotency_key=idempotency_key,
-                status="running",
-                started_at=tx.now,
-                sample=sample or {},
+                    return rules.same_run(to_record(existing, ControlRun), model, model_version)
+            run = rules.new_run(
+                model, model_version, tier, trigger, idempotency_key, flow_run_id, sample, tx.now
             )
             return tx.insert(RunRow, run, "run", "started", model)
-
-    @staticmethod
-    def _same_run(row: RunRow, model: str, model_version: str) -> ControlRun:
-        if (row.model, row.model_version) != (model, model_version):
-            raise StoreConflict(
-                f"idempotency key {row.idempotency_key!r} already belongs to run {row.id} of "
-                f"{row.model} version {row.model_version}; use a key unique to each run"
-            )
-        return to_record(row, ControlRun)
 
     def finish_run(
         self,
@@ -93,9 +73,8 @@ class RunsMixin(StoreBase):
         *,
         notifications: Sequence[NotificationIn] = (),
     ) -> ControlRun:
-        if status == "running":
-            raise UsageError("finish_run needs a final status: succeeded, failed or error")
-        check_run_outputs(verdicts, artifacts, findings)
+        rules.check_closing("finish_run", status)
+        rules.check_run_outputs(verdicts, artifacts, findings)
         with self._write() as tx:
             run, _, written = self._finish(
                 tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
@@ -115,9 +94,8 @@ class RunsMixin(StoreBase):
         *,
         follow_up: RunFollowUp,
     ) -> RunClosed:
-        if status == "running":
-            raise UsageError("close_run needs a final status: succeeded, failed or error")
-        check_run_outputs(verdicts, artifacts, findings)
+        rules.check_closing("close_run", status)
+        rules.check_run_outputs(verdicts, artifacts, findings)
         with self._write() as tx:
             run, written_verdicts, written = self._finish(
                 tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
@@ -155,13 +133,20 @@ class RunsMixin(StoreBase):
         findings: Sequence[FindingIn],
     ) -> tuple[ControlRun, list[Verdict], list[Finding]]:
         row = self._get(tx.session, RunRow, "run", run_id)
-        if row.status != "running":
-            raise StoreConflict(f"run {run_id} already finished with status {row.status}")
-        written = [self._write_verdict(tx, row, v) for v in verdicts]
+        run = to_record(row, ControlRun)
+        rules.check_running(run_id, run.status)
+        written = [
+            tx.insert(VerdictRow, v, "verdict", "recorded", run.model)
+            for v in (rules.new_verdict(v, run.id, tx.now) for v in verdicts)
+        ]
         by_control = {v.control_id: v for v in written}
         for artifact in artifacts:
-            self._write_artifact(tx, row, artifact, by_control)
-        found = [self._write_finding(tx, row, f, by_control) for f in findings]
+            record = rules.new_artifact(artifact, run.id, by_control, tx.now)
+            tx.insert(ArtifactRow, record, "artifact", "recorded", run.model)
+        found = [
+            tx.insert(FindingRow, f, "finding", "opened", run.model)
+            for f in (rules.new_finding(f, run, by_control, tx.now) for f in findings)
+        ]
         row.status, row.finished_at = status, tx.now
         tx.session.flush()
         return to_record(row, ControlRun), written, found
@@ -187,19 +172,13 @@ class RunsMixin(StoreBase):
     def _join_gate(self, tx: WriteTx, gate: Gate, findings: Sequence[Finding]) -> Gate:
         """A later run of the version joins its pending gate: the gate now lists its findings."""
         row = self._get(tx.session, GateRow, "gate", gate.id)
-        joining = [f for f in findings if f.blocking and f.status == "open"]
-        listed = [str(i) for i in row.context.get("findings") or [row.finding_id] if i]
-        new = [f for f in joining if f.id not in listed]
-        if not new:
+        joined = rules.joined_context(to_record(row, Gate), findings)
+        if joined is None:
             return to_record(row, Gate)
-        controls = [str(c) for c in row.context.get("controls") or []]
-        row.context = row.context | {
-            "findings": listed + [f.id for f in new],
-            "controls": controls + [f.control_id for f in new if f.control_id not in controls],
-        }
+        row.context, run_id = joined
         tx.session.flush()
         record = to_record(row, Gate)
-        tx.log_record(record, "gate", "joined", record.model, run_id=new[0].run_id)
+        tx.log_record(record, "gate", "joined", record.model, run_id=run_id)
         return record
 
     @staticmethod
@@ -209,43 +188,6 @@ class RunsMixin(StoreBase):
             clauses.append(EscalationRow.finding_id == gate.finding_id)
         found = tx.session.scalar(select(EscalationRow.id).where(or_(*clauses)).limit(1))
         return found is not None
-
-    @staticmethod
-    def _write_verdict(tx: WriteTx, run: RunRow, verdict: VerdictIn) -> Verdict:
-        record = Verdict(**verdict.model_dump(), id=new_id(), run_id=run.id, created_at=tx.now)
-        return tx.insert(VerdictRow, record, "verdict", "recorded", run.model)
-
-    @staticmethod
-    def _write_artifact(
-        tx: WriteTx, run: RunRow, artifact: ArtifactIn, by_control: dict[str, Verdict]
-    ) -> Artifact:
-        verdict = by_control.get(artifact.control_id) if artifact.control_id else None
-        record = Artifact(
-            **artifact.model_dump(exclude={"control_id"}),
-            id=new_id(),
-            run_id=run.id,
-            verdict_id=verdict.id if verdict else None,
-            created_at=tx.now,
-        )
-        return tx.insert(ArtifactRow, record, "artifact", "recorded", run.model)
-
-    @staticmethod
-    def _write_finding(
-        tx: WriteTx, run: RunRow, finding: FindingIn, by_control: dict[str, Verdict]
-    ) -> Finding:
-        verdict = by_control[finding.control_id]
-        record = Finding(
-            **finding.model_dump(),
-            id=new_id(),
-            run_id=run.id,
-            verdict_id=verdict.id,
-            model=run.model,
-            model_version=run.model_version,
-            verdict=verdict.verdict,
-            opened_at=tx.now,
-            closed_at=tx.now if finding.status in CLOSED_FINDING else None,
-        )
-        return tx.insert(FindingRow, record, "finding", "opened", run.model)
 
     def set_finding_status(
         self,
@@ -265,12 +207,9 @@ class RunsMixin(StoreBase):
                 )
                 if getattr(changed, "rowcount", 0) != 1:
                     now = self._get(tx.session, FindingRow, "finding", finding_id).status
-                    raise StoreConflict(
-                        f"finding {finding_id} is {now}, not {expected}; it was not set {status}"
-                    )
+                    raise rules.finding_conflict(finding_id, now, expected, status)
             row = self._get(tx.session, FindingRow, "finding", finding_id)
-            row.status = status
-            row.closed_at = tx.now if status in CLOSED_FINDING else None
+            set_fields(row, rules.finding_status(status, tx.now))
             tx.session.flush()
             record = to_record(row, Finding)
             tx.log_record(record, "finding", status, record.model, reason=reason)

@@ -15,6 +15,7 @@ instead of leaving an unsigned tail that verify would report as tampering.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -61,6 +62,12 @@ def row_values(record: BaseModel) -> dict[str, Any]:
 
 def to_record(row: Base, cls: type[R]) -> R:
     return cls.model_validate(row, from_attributes=True)
+
+
+def set_fields(row: Base, changes: Mapping[str, Any]) -> None:
+    """Set the fields a store rule changes (:mod:`prodcontrol.evidence.store_rules`) on a row."""
+    for name, value in changes.items():
+        setattr(row, name, value)
 
 
 def event_from_row(row: EventRow) -> Event:
