@@ -7,12 +7,9 @@ from datetime import timedelta
 import pytest
 from store_helpers import artifact, finished_run, message, verdict
 
-from prodcontrol.adapters.store import transaction
-from prodcontrol.adapters.store.sql import SqlEvidenceStore
 from prodcontrol.errors import StoreConflict, UsageError
-from prodcontrol.evidence import FindingIn, RecordNotFound
+from prodcontrol.evidence import FindingIn, RecordNotFound, chain
 from prodcontrol.evidence.port import EvidenceStore
-from prodcontrol.testing import store_base as memory
 
 
 def test_run_lifecycle_writes_everything_and_logs_every_row(store: EvidenceStore) -> None:
@@ -84,9 +81,7 @@ def test_a_failure_while_logging_leaves_nothing(
     store: EvidenceStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = store.start_run("credit-risk", "7", "high", "cli")
-    # where the store hashes its entries: the SQL transaction, or the in-memory store's module
-    hashing = transaction if isinstance(store, SqlEvidenceStore) else memory
-    real = hashing.entry_hash
+    real = chain.entry_hash  # both stores chain their entries through evidence.chain
     calls = []
 
     def failing_hash(*args: object) -> str:
@@ -95,7 +90,7 @@ def test_a_failure_while_logging_leaves_nothing(
             raise RuntimeError("disk on fire")
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(hashing, "entry_hash", failing_hash)
+    monkeypatch.setattr(chain, "entry_hash", failing_hash)
     with pytest.raises(RuntimeError, match="disk on fire"):
         store.finish_run(run.id, "succeeded", [verdict("a"), verdict("b"), verdict("c")], [], [])
     monkeypatch.undo()

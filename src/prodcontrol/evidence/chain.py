@@ -9,6 +9,7 @@ recompute it; entries of stores written before it keep their legacy format 1.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,38 @@ def entry_hash(  # noqa: PLR0917 - positional on purpose: the hash covers these,
         document["format"] = fmt
     body = encode(document, fmt)
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def next_entry(  # noqa: PLR0917 - an entry's fields, in entry_hash's order
+    head: tuple[int, str],
+    at: datetime,
+    kind: str,
+    subject_type: str,
+    subject_id: str,
+    model: str | None,
+    payload: dict[str, Any],
+) -> tuple[Event, str]:
+    """The entry that follows ``head`` (``(seq, hash)``), in the current format, and the
+    canonical text of its payload (what a store keeps; the event holds it parsed back)."""
+    text = canonical_json(payload)
+    stored = json.loads(text)
+    seq, prev_hash = head[0] + 1, head[1]
+    digest = entry_hash(
+        prev_hash, seq, at, kind, subject_type, subject_id, model, stored, CURRENT_FORMAT
+    )
+    event = Event(
+        seq=seq,
+        at=at,
+        kind=kind,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        model=model,
+        payload=stored,
+        prev_hash=prev_hash,
+        hash=digest,
+        format=CURRENT_FORMAT,
+    )
+    return event, text
 
 
 def hash_of(event: Event) -> str:

@@ -33,6 +33,8 @@ MANIFEST_TYPE = "prodcontrol.pack-manifest/2"
 KEY_ADDED = "evidence.key_added"
 KEY_ROTATED = "evidence.key_rotated"
 KEY_KINDS = (KEY_ADDED, KEY_ROTATED)
+KEY_SUBJECT = "evidence"
+"""The subject of the chain entries that add or rotate a key."""
 
 
 def _b64(data: bytes) -> str:
@@ -188,6 +190,34 @@ def sign_head(key: SigningKey, seq: int, digest: str, from_seq: int) -> HeadSign
         signature=key.sign(head_document(seq, digest, key.key_id, from_seq)),
         from_seq=from_seq,
     )
+
+
+def commit_signer(
+    signed_by: str | None, signer: SigningKey | None, replaces: str | None = None
+) -> SigningKey | None:
+    """The key that signs the head a commit leaves, or None: the store is not signed.
+
+    ``signed_by`` is the key of the store's newest signature (None: never signed), ``replaces``
+    the key a rotation in this commit retires. A signed store refuses a process without its key,
+    or with another one, so nothing is written (a misconfigured worker fails loudly instead of
+    leaving an unsigned tail that verify would report as tampering). The first signed commit
+    of a store chains the key itself first (``KEY_ADDED``).
+    """
+    if signer is None:
+        if signed_by is not None:
+            raise UsageError(
+                f"the evidence store is signed (key {signed_by}) but this process has no "
+                "signing key, so nothing was written: set evidence_signing_key (or "
+                "PRODCONTROL_EVIDENCE_SIGNING_KEY) to that key's file"
+            )
+        return None
+    if signed_by is not None and signed_by not in (signer.key_id, replaces):
+        raise UsageError(
+            f"the evidence store is signed by key {signed_by}, but evidence_signing_key is "
+            f"key {signer.key_id}, so nothing was written: configure the store's key, "
+            "or replace it with `prodcontrol evidence rotate-key`"
+        )
+    return signer
 
 
 def rotation_document(key_id: str, public_key: str, previous_key_id: str | None) -> dict[str, Any]:

@@ -4,7 +4,6 @@ See :mod:`prodcontrol.testing.store`."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,13 +12,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from prodcontrol.clock import Clock, SystemClock, ensure_utc
-from prodcontrol.errors import StoreConflict, UsageError
-from prodcontrol.evidence.canonical import CURRENT_FORMAT
-from prodcontrol.evidence.chain import (
-    GENESIS,
-    canonical_json,
-    entry_hash,
-)
+from prodcontrol.errors import StoreConflict
+from prodcontrol.evidence.chain import GENESIS, next_entry
 from prodcontrol.evidence.port import (
     RecordNotFound,
 )
@@ -39,7 +33,15 @@ from prodcontrol.evidence.records import (
     Verdict,
     Waiver,
 )
-from prodcontrol.evidence.signing import KEY_ADDED, SigningKey, key_payload, sign_head
+from prodcontrol.evidence.signing import (
+    KEY_ADDED,
+    KEY_SUBJECT,
+    SigningKey,
+    commit_signer,
+    key_payload,
+    sign_head,
+)
+from prodcontrol.evidence.store_rules import stored_values
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -72,15 +74,11 @@ REFERENCES: dict[str, dict[str, str]] = {
     "notification": {"escalation_id": "escalation", "gate_id": "gate", "finding_id": "finding"},
     "delivery_attempt": {"notification_id": "notification"},
 }
-KEY_SUBJECT = "evidence"
 
 
 def _stored(record: R) -> R:
     """The record as a database row gives it back: JSON columns hold their JSON-mode dump."""
-    python = record.model_dump()
-    as_json = record.model_dump(mode="json")
-    values = {k: as_json[k] if isinstance(v, dict) else v for k, v in python.items()}
-    return type(record).model_validate(values)
+    return type(record).model_validate(stored_values(record))
 
 
 class _Tx:
@@ -120,30 +118,8 @@ class _Tx:
         model: str | None,
         payload: dict[str, Any],
     ) -> Event:
-        stored = json.loads(canonical_json(payload))
-        seq, prev = self.store._head()
-        event = Event(
-            seq=seq + 1,
-            at=self.now,
-            kind=kind,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            model=model,
-            payload=stored,
-            prev_hash=prev,
-            hash=entry_hash(
-                prev,
-                seq + 1,
-                self.now,
-                kind,
-                subject_type,
-                subject_id,
-                model,
-                stored,
-                CURRENT_FORMAT,
-            ),
-            format=CURRENT_FORMAT,
-        )
+        head = self.store._head()
+        event, _ = next_entry(head, self.now, kind, subject_type, subject_id, model, payload)
         self.store._events.append(event)
         return event
 
@@ -162,25 +138,13 @@ class _Tx:
         if store._head()[0] == self.start_seq:
             return
         signed_by = store._signatures[-1].key_id if store._signatures else None
-        if store.signer is None:
-            if signed_by is not None:
-                raise UsageError(
-                    f"the evidence store is signed (key {signed_by}) but this process has no "
-                    "signing key, so nothing was written: set evidence_signing_key (or "
-                    "PRODCONTROL_EVIDENCE_SIGNING_KEY) to that key's file"
-                )
+        signer = commit_signer(signed_by, store.signer, self.replaces)
+        if signer is None:
             return
         if signed_by is None:
-            payload = key_payload(store.signer, None)
-            self.append(KEY_ADDED, KEY_SUBJECT, store.signer.key_id, None, payload)
-        elif signed_by not in (store.signer.key_id, self.replaces):
-            raise UsageError(
-                f"the evidence store is signed by key {signed_by}, but evidence_signing_key is "
-                f"key {store.signer.key_id}, so nothing was written: configure the store's key, "
-                "or replace it with `prodcontrol evidence rotate-key`"
-            )
+            self.append(KEY_ADDED, KEY_SUBJECT, signer.key_id, None, key_payload(signer, None))
         seq, digest = store._head()
-        store._signatures.append(sign_head(store.signer, seq, digest, self.start_seq))
+        store._signatures.append(sign_head(signer, seq, digest, self.start_seq))
 
 
 class MemoryStoreBase:

@@ -31,33 +31,20 @@ from prodcontrol.adapters.store.tables import (
     HeadSignatureRow,
 )
 from prodcontrol.errors import UsageError
-from prodcontrol.evidence.canonical import CURRENT_FORMAT
-from prodcontrol.evidence.chain import canonical_json, entry_hash
+from prodcontrol.evidence.chain import next_entry
 from prodcontrol.evidence.records import Event
 from prodcontrol.evidence.signing import (
     KEY_ADDED,
     KEY_ROTATED,
+    KEY_SUBJECT,
     SigningKey,
+    commit_signer,
     key_payload,
     sign_head,
 )
-
-KEY_SUBJECT = "evidence"
+from prodcontrol.evidence.store_rules import stored_values
 
 R = TypeVar("R", bound=BaseModel)
-
-
-def row_values(record: BaseModel) -> dict[str, Any]:
-    """Column values for a record: Python values, but JSON columns get the JSON-mode dump.
-
-    That way a JSON column holds exactly what the event payload holds (no datetimes or NaN
-    hiding inside a dict), and a row can later be compared with its event.
-    """
-    python = record.model_dump()
-    as_json = record.model_dump(mode="json")
-    return {
-        key: as_json[key] if isinstance(value, dict) else value for key, value in python.items()
-    }
 
 
 def to_record(row: Base, cls: type[R]) -> R:
@@ -114,7 +101,7 @@ class WriteTx:
         **context: Any,
     ) -> R:
         """Write ``record`` as a new row of ``row_cls`` and log it."""
-        self.session.add(row_cls(**row_values(record)))
+        self.session.add(row_cls(**stored_values(record)))
         self.session.flush()
         self.log_record(record, subject_type, verb, model, **context)
         return record
@@ -136,47 +123,10 @@ class WriteTx:
         payload: dict[str, Any],
     ) -> Event:
         """Chain one entry after the current head."""
-        text = canonical_json(payload)
-        stored = json.loads(text)
-        seq = self._head.seq + 1
-        digest = entry_hash(
-            self._head.hash,
-            seq,
-            self.now,
-            kind,
-            subject_type,
-            subject_id,
-            model,
-            stored,
-            CURRENT_FORMAT,
-        )
-        event = Event(
-            seq=seq,
-            at=self.now,
-            kind=kind,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            model=model,
-            payload=stored,
-            prev_hash=self._head.hash,
-            hash=digest,
-            format=CURRENT_FORMAT,
-        )
-        self.session.add(
-            EventRow(
-                seq=seq,
-                at=self.now,
-                kind=kind,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                model=model,
-                payload=text,
-                prev_hash=self._head.hash,
-                hash=digest,
-                format=CURRENT_FORMAT,
-            )
-        )
-        self._head.seq, self._head.hash = seq, digest
+        head = (self._head.seq, self._head.hash)
+        event, text = next_entry(head, self.now, kind, subject_type, subject_id, model, payload)
+        self.session.add(EventRow(**event.model_dump(exclude={"payload"}), payload=text))
+        self._head.seq, self._head.hash = event.seq, event.hash
         return event
 
     def rotate(self, new: SigningKey) -> Event:
@@ -198,23 +148,11 @@ class WriteTx:
         if self._head.seq == self._start_seq:
             return
         signed_by = latest_key_id(self.session)
-        if self.signer is None:
-            if signed_by is not None:
-                raise UsageError(
-                    f"the evidence store is signed (key {signed_by}) but this process has no "
-                    "signing key, so nothing was written: set evidence_signing_key (or "
-                    "PRODCONTROL_EVIDENCE_SIGNING_KEY) to that key's file"
-                )
+        signer = commit_signer(signed_by, self.signer, self._replaces)
+        if signer is None:
             return
         if signed_by is None:
-            payload = key_payload(self.signer, None)
-            self.append(KEY_ADDED, KEY_SUBJECT, self.signer.key_id, None, payload)
-        elif signed_by not in (self.signer.key_id, self._replaces):
-            raise UsageError(
-                f"the evidence store is signed by key {signed_by}, but evidence_signing_key is "
-                f"key {self.signer.key_id}, so nothing was written: configure the store's key, "
-                "or replace it with `prodcontrol evidence rotate-key`"
-            )
-        signature = sign_head(self.signer, self._head.seq, self._head.hash, self._start_seq)
+            self.append(KEY_ADDED, KEY_SUBJECT, signer.key_id, None, key_payload(signer, None))
+        signature = sign_head(signer, self._head.seq, self._head.hash, self._start_seq)
         self.session.add(HeadSignatureRow(**signature.model_dump(), signed_at=self.now))
         self.session.flush()
