@@ -8,7 +8,8 @@ of the same size) in six scenarios:
   exact one-pass statistics on all rows, the verdict, and the report plan. The report is not
   part of the control any more: a control run renders one report for all its data controls;
 * ``report-<tier>`` (no-drift scenario only): that one report, rendered for this control on the
-  tier's sample (JSON + gzip-compressed HTML written), timed on its own;
+  tier's sample (results JSON + gzip-compressed full snapshot written; no HTML, which is
+  rendered on demand from the snapshot), timed on its own;
 * ``preset``: Evidently ``Report([DataDriftPreset()])`` on all rows, JSON + HTML written;
 * ``scipy``: a plain full-data SciPy pass (Wasserstein / Jensen-Shannon per column), the floor a
   hand-written check would cost.
@@ -523,7 +524,7 @@ def markdown(
     lines += [
         "",
         "| the run's one report | sample rows | render s | CPU s | +MB | JSON bytes "
-        "| HTML.gz bytes |",
+        "| snapshot.json.gz bytes |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for engine, numbers in summary["reports"].items():
@@ -532,7 +533,7 @@ def markdown(
             f"| {engine} | {numbers['sample_rows']:,} | {numbers['render_seconds']:.2f} | "
             f"{numbers['cpu_seconds']:.2f} | {numbers['increment_mb']:.0f} | "
             f"{sizes.get('run-report.evidently.json', 0):,} | "
-            f"{sizes.get('run-report.evidently.html.gz', 0):,} |"
+            f"{sizes.get('run-report.evidently.snapshot.json.gz', 0):,} |"
         )
     lines += [
         "",

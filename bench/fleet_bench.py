@@ -611,7 +611,7 @@ def run_profile(models: int, rows: int) -> dict[str, Any]:
             ("whole run (record_model)", "model_run.py:.*record_model"),
             ("the run's one Evidently report (render_report)", "evidently.py:.*render_report"),
             ("  of which Evidently Report.run", "evidently/core/report.py:.*\\(run\\)"),
-            ("  of which writing JSON + HTML.gz", "evidently_report.py:.*write_report"),
+            ("  of which writing JSON + snapshot.gz", "evidently_report.py:.*write_report"),
             ("measuring the controls (measure_control)", "checks.py:.*measure_control"),
             ("open_run", "checks.py:.*open_run"),
             ("recording: store transaction (close_run in the store)", "runs.py:.*close_run"),

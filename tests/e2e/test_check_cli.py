@@ -44,7 +44,8 @@ def test_check_fraud_detector_json(
     assert verdicts["dataset-drift"]["verdict"] == "fail"
     assert verdicts["performance-vs-baseline"]["verdict"] == "fail"
     assert verdicts["ownership-readiness"]["verdict"] == "pass"
-    assert Path(verdicts["dataset-drift"]["artifact"]).is_file()
+    report = verdicts["dataset-drift"]["artifact"]  # the snapshot the web page renders
+    assert report.endswith("run-report.evidently.snapshot.json.gz") and Path(report).is_file()
     assert result["blocking"] and result["mlflow_run_id"]
     assert {f["control"] for f in result["findings"]} >= {"dataset-drift", "prediction-drift"}
 
@@ -65,6 +66,7 @@ def test_check_table_and_unknown_model(
     out = capsys.readouterr().out
     assert max(len(line) for line in out.splitlines()) <= 80, out
     assert "warn/fail" in out and "0.1/0.3" in out and "reports: " in out
+    assert "report page: http://127.0.0.1:8000/runs/" in out  # web_base_url: renders it
     assert run(["check", "no-such-model"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'no-such-model'" in err and "fraud-detector" in err

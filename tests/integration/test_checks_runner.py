@@ -119,21 +119,21 @@ def test_example_inventory_gives_pass_warn_fail(seeded_mlflow: str, tmp_path: Pa
     verdicts = by_control(fraud)
     assert verdicts["dataset-drift"].verdict == "fail"
     assert verdicts["performance-vs-baseline"].verdict == "fail"
-    assert verdicts["dataset-drift"].artifact.endswith(".html.gz")
+    assert verdicts["dataset-drift"].artifact.endswith(".evidently.snapshot.json.gz")
     for result in (churn, credit, fraud):
         assert_recorded(rt, result)
 
-    # one report per run (issue 19): one JSON and one compressed HTML, explaining every data
-    # control the run measured, however many there are
+    # one report per run (issue 19): the results JSON and the full snapshot (the web page
+    # renders its HTML on demand), explaining every data control the run measured
     files = rt.store.artifacts_for(fraud.run_id)
     assert sorted(a.name for a in files) == [
-        "run-report.evidently.html.gz",
         "run-report.evidently.json",
+        "run-report.evidently.snapshot.json.gz",
     ]
     data_rows = [v for v in fraud.verdicts if v.kind in ("drift", "data_quality")]
     assert len(data_rows) >= 4
     assert {v.artifact for v in data_rows if v.verdict != "error"} == {
-        next(a.path for a in files if a.name.endswith(".html.gz"))
+        next(a.path for a in files if a.name.endswith(".snapshot.json.gz"))
     }
 
     # the result is in MLflow too: a run in prodcontrol-controls and tags on the version

@@ -453,7 +453,10 @@ def test_wasserstein_sketch_is_within_its_bound(name: str) -> None:
 
 def test_artifacts_are_written_with_their_sha256(tmp_path: Path) -> None:
     measurement = measure(drift(), synthetic(800, 1), synthetic(800, 2, shift=1.0), tmp_path)
-    assert [a.media_type for a in measurement.artifacts] == ["application/json", "text/html"]
+    assert [a.media_type for a in measurement.artifacts] == [
+        "application/json",
+        "application/vnd.evidently.snapshot+json",
+    ]
     for artifact in measurement.artifacts:
         path = Path(artifact.path)
         assert path.parent == tmp_path and path.name == artifact.name
@@ -463,9 +466,10 @@ def test_artifacts_are_written_with_their_sha256(tmp_path: Path) -> None:
     assert {m["config"]["column"] for m in report["metrics"]} == set(measurement.details["columns"])
     for column in measurement.details["columns"].values():
         assert column["report_drifted"] is column["drifted"]
-    html = gzip.decompress(Path(measurement.artifacts[1].path).read_bytes())
-    assert measurement.artifacts[1].name.endswith(".html.gz") and b"<html" in html[:2000].lower()
-    assert not list(tmp_path.glob("*.html")), "the uncompressed HTML is not kept"
+    snapshot = json.loads(gzip.decompress(Path(measurement.artifacts[1].path).read_bytes()))
+    assert measurement.artifacts[1].name == "run-report.evidently.snapshot.json.gz"
+    assert snapshot["widgets"] and snapshot["metric_results"]  # Evidently's full form
+    assert not list(tmp_path.glob("*.html*")), "no HTML at run time: rendered on demand"
     json.dumps({"details": measurement.details, "sample": measurement.sample})  # plain JSON types
 
 

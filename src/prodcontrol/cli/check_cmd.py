@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
+from prodcontrol.adapters.evidently_snapshot import SNAPSHOT_SUFFIX
 from prodcontrol.catalog.types import CONTROLLED_STAGES
 from prodcontrol.cli.app import CatalogOpt, InventoryOpt, JsonOpt, WideOpt, runtime
 from prodcontrol.cli.output import console, emit, err_console, verdict_label
@@ -60,13 +61,14 @@ def check(
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
     else:
-        show(result, wide=wide)
+        show(result, wide=wide, web_url=rt.settings.web_base_url)
     raise typer.Exit(result.exit_code)
 
 
-def show(result: CheckResult, *, wide: bool = False) -> None:
+def show(result: CheckResult, *, wide: bool = False, web_url: str | None = None) -> None:
     """The verdicts at 80 columns: control, verdict, value, limits; the reasons that are not just
-    the numbers (errors, not applicable) below the table. ``wide``: every column."""
+    the numbers (errors, not applicable) below the table. ``wide``: every column. ``web_url``:
+    where the evidence browser is, which renders the run report from its stored snapshot."""
     rows = [
         {
             "control": v.control,
@@ -89,6 +91,8 @@ def show(result: CheckResult, *, wide: bool = False) -> None:
     )
     if not wide:
         _why(result)
+    if web_url and any(p.endswith(SNAPSHOT_SUFFIX) for v in result.verdicts for p in v.artifacts):
+        console.print(f"report page: {web_url.rstrip('/')}/runs/{result.run_id}", highlight=False)
     blocking = [f.control for f in result.findings if f.blocking]
     console.print(
         f"run {result.run_id}: [{COLOURS[result.verdict]}]{result.verdict}[/], "

@@ -120,7 +120,7 @@ def _show_model(rt: Runtime, result: ModelResult, *, as_json: bool) -> None:
     from prodcontrol.cli.check_cmd import show
     from prodcontrol.control.runs.checks import result_of
 
-    show(result_of(rt, result.run_id))
+    show(result_of(rt, result.run_id), web_url=rt.settings.web_base_url)
     for gate_id in result.gates:
         _show_gate(rt.store.get_gate(gate_id))
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import Field
 
+from prodcontrol.errors import ProdControlError
 from prodcontrol.evidence.anchor import check_anchoring, check_anchors
 from prodcontrol.evidence.chain import latest_records
 from prodcontrol.evidence.records import Artifact, ChainReport, Event, Record
@@ -61,6 +62,42 @@ def artifact_problem(artifact: Artifact, path: Path | None = None) -> str | None
             f"the log recorded {artifact.sha256[:12]})"
         )
     return None
+
+
+class VerifiedFile(Record):
+    """An artifact file's bytes, read once and hashed: exactly the bytes the log vouches for.
+    Whoever renders or serves them uses these bytes, never the file again (which could have been
+    swapped between the check and the read)."""
+
+    artifact_id: str
+    name: str
+    path: str
+    sha256: str = Field(description="of ``data``; the one the evidence recorded")
+    data: bytes
+
+
+class ArtifactChanged(ProdControlError):
+    """An artifact file is missing or no longer has the SHA-256 the log recorded for it."""
+
+
+def read_verified(artifact: Artifact, path: Path | None = None) -> VerifiedFile:
+    """The artifact's bytes if they hash to what the log recorded; else :class:`ArtifactChanged`
+    saying which file and what was expected (the words of :func:`artifact_problem`)."""
+    path = path or Path(artifact.path)
+    label = f"artifact {artifact.id} ({artifact.name}) of run {artifact.run_id}"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactChanged(f"{label}: file {path} is missing ({exc.strerror})") from exc
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != artifact.sha256:
+        raise ArtifactChanged(
+            f"{label}: file {path} was changed (sha256 {actual[:12]}, "
+            f"the log recorded {artifact.sha256[:12]})"
+        )
+    return VerifiedFile(
+        artifact_id=artifact.id, name=artifact.name, path=str(path), sha256=actual, data=data
+    )
 
 
 def logged_artifacts(events: Iterable[Event]) -> list[Artifact]:

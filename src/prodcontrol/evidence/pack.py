@@ -5,7 +5,12 @@ Layout::
     index.html          the human-readable evidence (rendered by the caller, see web.render)
     evidence.jsonl      every log entry in scope, exactly as chained
     chain.jsonl         every link of the whole log (seq, prev_hash, hash): proves continuity
-    artifacts/...       the Evidently HTML and JSON reports of the runs in scope
+    artifacts/...       the report files of the runs in scope, exactly as recorded (their
+                        SHA-256 is in the evidence): the results JSON and the full Evidently
+                        snapshot (``.snapshot.json.gz``; Evidently's ``Snapshot.load_dict`` +
+                        ``get_html_str`` renders it), or the ``.html.gz`` of older runs. No
+                        HTML is rendered into a pack: it would be a file the evidence does not
+                        vouch for
     manifest.json       every other member with its size and SHA-256, the entry count, the
                         chain start and signed head, the key timeline, the anchors, whether
                         the store verified at export; signed (Ed25519 over RFC 8785 JSON)

@@ -7,6 +7,7 @@ person who holds the gate's right and sent through
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from prodcontrol.adapters.evidently_snapshot import is_snapshot
 from prodcontrol.catalog.schema import ModelEntry
 from prodcontrol.catalog.types import DecisionRight
 from prodcontrol.clock import ensure_utc
@@ -24,12 +26,13 @@ from prodcontrol.control.gates.decisions import who_could_decide
 from prodcontrol.control.reports import charts
 from prodcontrol.errors import DecisionRefused, ProdControlError, UsageError
 from prodcontrol.evidence.frameworks import check_framework, framework_ids, framework_view
-from prodcontrol.evidence.integrity import artifact_problem
-from prodcontrol.evidence.records import ControlRun, Gate, Verdict
+from prodcontrol.evidence.integrity import ArtifactChanged, VerifiedFile, read_verified
+from prodcontrol.evidence.records import Artifact, ControlRun, Gate, Verdict
 from prodcontrol.runtime import Runtime
 from prodcontrol.web.auth import Viewer
 from prodcontrol.web.deps import get_runtime
 from prodcontrol.web.render import TEMPLATES, render
+from prodcontrol.web.report_view import PAGES
 from prodcontrol.web.session import Signer
 
 router = APIRouter()
@@ -226,30 +229,57 @@ def run_page(request: Request, run_id: str, rt: Rt) -> HTMLResponse:
         run = rt.store.get_run(run_id)
     except UsageError as exc:
         return message_page(request, "Unknown run", str(exc), 404, "/")
+    artifacts = rt.store.artifacts_for(run_id)
     return page(
         request,
         "run.html",
         run=run,
         verdicts=rt.store.verdicts_for(run_id),
-        artifacts=rt.store.artifacts_for(run_id),
+        artifacts=artifacts,
+        snapshots={a.id for a in artifacts if is_snapshot(a.name, a.media_type)},
     )
 
 
 @router.get("/runs/{run_id}/artifacts/{artifact_id}")
-def artifact(request: Request, run_id: str, artifact_id: str, rt: Rt) -> Response:
-    """The report file, only if it still has the SHA-256 the log recorded for it."""
+def artifact(
+    request: Request, run_id: str, artifact_id: str, rt: Rt, raw: bool = False
+) -> Response:
+    """The report file, only if it still has the SHA-256 the log recorded for it. The bytes
+    checked are the bytes served or rendered (read once). A stored Evidently snapshot is
+    rendered to its HTML page (``raw=1``: the stored file itself, to download)."""
     found = [a for a in rt.store.artifacts_for(run_id) if a.id == artifact_id]
     if not found:
         return message_page(
             request, "Unknown report", f"run {run_id} has no artifact {artifact_id}", 404
         )
-    problem = artifact_problem(found[0])
-    if problem is not None:
-        return message_page(request, "Report no longer matches the evidence", problem, 409)
+    try:
+        verified = read_verified(found[0])
+    except ArtifactChanged as exc:
+        return message_page(request, "Report no longer matches the evidence", str(exc), 409)
+    return _served(request, found[0], verified, raw=raw)
+
+
+def _served(request: Request, found: Artifact, verified: VerifiedFile, *, raw: bool) -> Response:
     headers = {"Content-Security-Policy": "sandbox allow-scripts"}
-    if found[0].path.endswith(".gz"):  # the run report's HTML is stored compressed (issue 19)
-        headers["Content-Encoding"] = "gzip"
-    return FileResponse(found[0].path, media_type=found[0].media_type, headers=headers)
+    if raw:
+        headers["Content-Disposition"] = f'attachment; filename="{quote(found.name)}"'
+        return Response(verified.data, media_type="application/octet-stream", headers=headers)
+    if is_snapshot(found.name, found.media_type):
+        try:
+            page_gz = PAGES.page(verified)
+        except ValueError as exc:
+            return message_page(request, "Cannot render the report", str(exc), 500)
+        return _gzipped(request, page_gz, "text/html; charset=utf-8", headers)
+    if found.path.endswith(".gz"):  # runs before on-demand rendering stored the HTML .gz
+        return _gzipped(request, verified.data, found.media_type, headers)
+    return Response(verified.data, media_type=found.media_type, headers=headers)
+
+
+def _gzipped(request: Request, data: bytes, media_type: str, headers: dict[str, str]) -> Response:
+    """Gzip-compressed bytes, sent as they are to a client that accepts gzip (every browser)."""
+    if "gzip" in request.headers.get("accept-encoding", "").lower():
+        return Response(data, media_type=media_type, headers=headers | {"Content-Encoding": "gzip"})
+    return Response(gzip.decompress(data), media_type=media_type, headers=headers)
 
 
 # --------------------------------------------------------------------------- frameworks and packs

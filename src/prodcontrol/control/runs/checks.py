@@ -174,7 +174,11 @@ class VerdictRow(_Frozen):
     fail: float | None
     direction: str
     reason: str
-    artifact: str | None = Field(None, description="the HTML report, else the first artifact")
+    artifact: str | None = Field(
+        None,
+        description="the report a person opens: the run report's snapshot (the web page "
+        "renders it), else an HTML page, else the first artifact",
+    )
     artifacts: list[str] = Field(default_factory=list)
 
     @property
@@ -1017,7 +1021,12 @@ def _in_tier_order(rt: RunPorts, run: ControlRun, verdicts: list[Verdict]) -> li
 
 
 def _row(verdict: Verdict, paths: list[str]) -> VerdictRow:
-    html = [p for p in paths if p.endswith((".html", ".html.gz"))]
+    """``artifact`` is the file a person opens to see the report: the run report's snapshot (the
+    web page renders it), else an HTML page (runs recorded before), else the first file."""
+    from prodcontrol.adapters.evidently_snapshot import SNAPSHOT_SUFFIX
+
+    pages = [p for p in paths if p.endswith(SNAPSHOT_SUFFIX)]
+    pages += [p for p in paths if p.endswith((".html", ".html.gz"))]
     return VerdictRow(
         control=verdict.control_id,
         kind=verdict.kind,
@@ -1027,7 +1036,7 @@ def _row(verdict: Verdict, paths: list[str]) -> VerdictRow:
         fail=verdict.fail,
         direction=verdict.direction,
         reason=verdict.reason,
-        artifact=next(iter(html or paths), None),
+        artifact=next(iter(pages or paths), None),
         artifacts=paths,
     )
 
