@@ -70,6 +70,14 @@ def stored_values(record: BaseModel) -> dict[str, Any]:
     }
 
 
+def check_free_payload(payload: Mapping[str, Any]) -> None:
+    """A free log entry (``record_event``) cannot pass itself off as a row's event."""
+    if "record" in payload:
+        raise UsageError(
+            "the payload key 'record' is reserved for the store's row events; name it differently"
+        )
+
+
 # --------------------------------------------------------------------------- runs
 
 
@@ -262,6 +270,12 @@ def new_action(action: ActionIn, now: datetime) -> Action:
     """An action recorded on its own; only a ``requested`` one is due (now)."""
     due = now if action.status == "requested" else None
     return Action(**action.model_dump(), id=new_id(), created_at=now, next_attempt_at=due)
+
+
+def leased(until: datetime) -> dict[str, Any]:
+    """The fields of an action or domain event handed to one applier until ``until``; due
+    again (claimable by another) once the lease has run out."""
+    return {"status": "applying", "next_attempt_at": until}
 
 
 def settled_action(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from prodcontrol.errors import UsageError
 from prodcontrol.evidence.chain import (
     compare_records,
     latest_records,
@@ -30,6 +29,7 @@ from prodcontrol.evidence.records import (
     HeadSignature,
 )
 from prodcontrol.evidence.retention import PURGE_KIND, chain_start
+from prodcontrol.evidence.store_rules import check_free_payload
 from prodcontrol.testing.store_base import (
     SUBJECTS,
 )
@@ -49,11 +49,7 @@ class InMemoryEvidenceStore(RunsPart):
         model: str | None,
         payload: dict[str, Any],
     ) -> Event:
-        if "record" in payload:
-            raise UsageError(
-                "the payload key 'record' is reserved for the store's row events; "
-                "name it differently"
-            )
+        check_free_payload(payload)
         with self._write() as tx:
             return tx.append(kind, subject_type, subject_id, model, payload)
 

@@ -170,28 +170,9 @@ class GatesPart(OutboxPart):
     ) -> list[DomainEvent]:
         when = ensure_utc(now)
         with self._write() as tx:
-            events: list[DomainEvent] = self._all("domain_event")
-            due = sorted(
-                (
-                    e
-                    for e in events
-                    if e.status in ("pending", "applying")
-                    and e.next_attempt_at is not None
-                    and e.next_attempt_at <= when
-                    and (gate_id is None or e.gate_id == gate_id)
-                ),
-                key=lambda e: (e.created_at, e.id),
-            )[: max(0, limit)]
+            due = self._due("domain_event", ("pending", "applying"), when, gate_id)
             until = when + timedelta(seconds=lease_seconds)
-            return [
-                tx.update(
-                    "domain_event",
-                    e.model_copy(update={"status": "applying", "next_attempt_at": until}),
-                    "applying",
-                    e.model,
-                )
-                for e in due
-            ]
+            return self._lease(tx, "domain_event", due[: max(0, limit)], until)
 
     def settle_domain_event(
         self,
@@ -206,6 +187,32 @@ class GatesPart(OutboxPart):
             changes = rules.settled_domain_event(row, status, result, tx.now, retry_at=retry_at)
             settled = row.model_copy(update=changes)
             return tx.update("domain_event", settled, status, settled.model)
+
+    def _due(
+        self, subject: str, statuses: tuple[str, ...], when: datetime, gate_id: str | None
+    ) -> list[Any]:
+        """Actions or domain events in ``statuses`` due at ``when`` (a lease that ran out is
+        due again), oldest first: what the SQL store's claim selects."""
+        return sorted(
+            (
+                r
+                for r in self._rows[subject].values()
+                if r.status in statuses
+                and r.next_attempt_at is not None
+                and r.next_attempt_at <= when
+                and (gate_id is None or r.gate_id == gate_id)
+            ),
+            key=lambda r: (r.created_at, r.id),
+        )
+
+    @staticmethod
+    def _lease(
+        tx: _Tx, subject: str, due: Sequence[Action | DomainEvent], until: datetime
+    ) -> list[Any]:
+        return [
+            tx.update(subject, r.model_copy(update=rules.leased(until)), "applying", r.model)
+            for r in due
+        ]
 
     def list_domain_events(
         self, status: DomainEventStatus | None = None, gate_id: str | None = None
@@ -289,27 +296,8 @@ class GatesPart(OutboxPart):
     ) -> list[Action]:
         when = ensure_utc(now)
         with self._write() as tx:
-            rows: list[Action] = sorted(
-                (
-                    a
-                    for a in self._rows["action"].values()
-                    if a.status in ("requested", "applying")
-                    and a.next_attempt_at is not None
-                    and a.next_attempt_at <= when
-                    and (gate_id is None or a.gate_id == gate_id)
-                ),
-                key=lambda a: (a.created_at, a.id),
-            )
-            until = tx.now + timedelta(seconds=lease_seconds)
-            return [
-                tx.update(
-                    "action",
-                    a.model_copy(update={"status": "applying", "next_attempt_at": until}),
-                    "applying",
-                    a.model,
-                )
-                for a in rows
-            ]
+            due: list[Action] = self._due("action", ("requested", "applying"), when, gate_id)
+            return self._lease(tx, "action", due, tx.now + timedelta(seconds=lease_seconds))
 
     def settle_action(
         self,

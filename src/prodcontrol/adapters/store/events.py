@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from prodcontrol.adapters.store.base import StoreBase
 from prodcontrol.adapters.store.tables import DomainEventRow
-from prodcontrol.adapters.store.transaction import WriteTx, set_fields, to_record
+from prodcontrol.adapters.store.transaction import WriteTx, lease, set_fields, to_record
 from prodcontrol.clock import ensure_utc
 from prodcontrol.evidence import store_rules as rules
 from prodcontrol.evidence.records import DomainEvent, DomainEventIn, DomainEventStatus
@@ -51,15 +51,8 @@ class DomainEventsMixin(StoreBase):
             if limit < 1 or session.scalar(stmt.with_only_columns(DomainEventRow.id)) is None:
                 return []
         with self._write() as tx:
-            claimed = []
-            for row in tx.session.scalars(stmt).all():
-                row.status = "applying"
-                row.next_attempt_at = when + timedelta(seconds=lease_seconds)
-                tx.session.flush()
-                record = to_record(row, DomainEvent)
-                tx.log_record(record, "domain_event", "applying", record.model)
-                claimed.append(record)
-            return claimed
+            until = when + timedelta(seconds=lease_seconds)
+            return lease(tx, stmt, DomainEvent, "domain_event", until)
 
     def settle_domain_event(
         self,

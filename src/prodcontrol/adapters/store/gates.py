@@ -22,7 +22,7 @@ from prodcontrol.adapters.store.tables import (
     GateRow,
     WaiverRow,
 )
-from prodcontrol.adapters.store.transaction import WriteTx, set_fields, to_record
+from prodcontrol.adapters.store.transaction import WriteTx, lease, set_fields, to_record
 from prodcontrol.clock import ensure_utc
 from prodcontrol.evidence import store_rules as rules
 from prodcontrol.evidence.records import (
@@ -232,15 +232,7 @@ class GatesMixin(StoreBase):
             )
             if gate_id is not None:
                 stmt = stmt.where(ActionRow.gate_id == gate_id)
-            claimed = []
-            for row in tx.session.scalars(stmt).all():
-                row.status = "applying"
-                row.next_attempt_at = tx.now + timedelta(seconds=lease_seconds)
-                tx.session.flush()
-                record = to_record(row, Action)
-                tx.log_record(record, "action", "applying", record.model)
-                claimed.append(record)
-            return claimed
+            return lease(tx, stmt, Action, "action", tx.now + timedelta(seconds=lease_seconds))
 
     def settle_action(
         self,

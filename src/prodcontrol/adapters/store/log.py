@@ -30,7 +30,6 @@ from prodcontrol.adapters.store.tables import (
     WaiverRow,
 )
 from prodcontrol.adapters.store.transaction import event_from_row, to_record
-from prodcontrol.errors import UsageError
 from prodcontrol.evidence.chain import (
     RecordKey,
     compare_records,
@@ -55,6 +54,7 @@ from prodcontrol.evidence.records import (
 )
 from prodcontrol.evidence.retention import PURGE_KIND, chain_start
 from prodcontrol.evidence.signing import HeadSignature, SigningKey
+from prodcontrol.evidence.store_rules import check_free_payload
 
 # subject_type in the log -> (table, record) of the rows it describes
 SUBJECTS: dict[str, tuple[type[Base], type[BaseModel]]] = {
@@ -86,11 +86,7 @@ class LogMixin(StoreBase):
         model: str | None,
         payload: dict[str, Any],
     ) -> Event:
-        if "record" in payload:
-            raise UsageError(
-                "the payload key 'record' is reserved for the store's row events; "
-                "name it differently"
-            )
+        check_free_payload(payload)
         with self._write() as tx:
             return tx.append(kind, subject_type, subject_id, model, payload)
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from prodcontrol.adapters.store.tables import (
@@ -42,9 +42,10 @@ from prodcontrol.evidence.signing import (
     key_payload,
     sign_head,
 )
-from prodcontrol.evidence.store_rules import stored_values
+from prodcontrol.evidence.store_rules import leased, stored_values
 
 R = TypeVar("R", bound=BaseModel)
+T = TypeVar("T", bound=Base)
 
 
 def to_record(row: Base, cls: type[R]) -> R:
@@ -55,6 +56,24 @@ def set_fields(row: Base, changes: Mapping[str, Any]) -> None:
     """Set the fields a store rule changes (:mod:`prodcontrol.evidence.store_rules`) on a row."""
     for name, value in changes.items():
         setattr(row, name, value)
+
+
+def lease(
+    tx: WriteTx, stmt: Select[tuple[T]], record_cls: type[R], subject_type: str, until: datetime
+) -> list[R]:
+    """Lease the rows ``stmt`` selects (due ones) until ``until``, each logged ``applying``.
+
+    The select and the updates run in the caller's write transaction, which holds the chain
+    head's lock (every writer takes it first), so two claimers never lease the same row.
+    """
+    claimed = []
+    for row in tx.session.scalars(stmt).all():
+        set_fields(row, leased(until))
+        tx.session.flush()
+        record = to_record(row, record_cls)
+        tx.log_record(record, subject_type, "applying", getattr(record, "model", None))
+        claimed.append(record)
+    return claimed
 
 
 def event_from_row(row: EventRow) -> Event:
