@@ -10,7 +10,7 @@ a write means is decided here, so the two cannot drift apart.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from prodcontrol.clock import ensure_utc
 from prodcontrol.errors import DecisionRefused, StoreConflict, UsageError
-from prodcontrol.evidence.port import AttemptReport
+from prodcontrol.evidence.port import AttemptReport, FirstStep, RunClosed, RunFollowUp
 from prodcontrol.evidence.records import (
     Action,
     ActionIn,
@@ -206,6 +206,46 @@ def joined_context(gate: Gate, findings: Sequence[Finding]) -> tuple[dict[str, A
         "controls": controls + [f.control_id for f in new if f.control_id not in controls],
     }
     return context, new[0].run_id
+
+
+def follow_up_run(
+    follow_up: RunFollowUp,
+    run: ControlRun,
+    verdicts: list[Verdict],
+    findings: list[Finding],
+    pending: Gate | None,
+    *,
+    join_gate: Callable[[Gate], Gate],
+    open_gate: Callable[[GateIn], Gate],
+    has_chain: Callable[[Gate], bool],
+    start_chain: Callable[[FirstStep], Escalation],
+) -> RunClosed:
+    """What ``close_run`` writes after the run's outputs: one bad run reaches people once.
+
+    The application chooses the run's gate: the version's ``pending`` finding gate (joined),
+    a new one, or none; then the run's chain starts, unless its gate already has one. The
+    callables make those writes in the store's transaction; the caller logs the run last.
+    """
+    chosen = follow_up.gate(run, findings, pending)
+    gate: Gate | None = None
+    joined = False
+    if isinstance(chosen, Gate):
+        gate, joined = join_gate(chosen), True
+    elif chosen is not None:
+        gate = open_gate(chosen)
+    escalation = None
+    if gate is None or not has_chain(gate):
+        step = follow_up.first_step(run, verdicts, findings, gate)
+        if step is not None:
+            escalation = start_chain(step)
+    return RunClosed(
+        run=run,
+        verdicts=verdicts,
+        findings=findings,
+        gate=gate,
+        joined=joined,
+        escalation=escalation,
+    )
 
 
 def finding_status(status: FindingStatus, now: datetime) -> dict[str, Any]:

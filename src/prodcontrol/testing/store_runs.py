@@ -93,28 +93,21 @@ class RunsPart(GatesPart):
             run, written_verdicts, written = self._finish(
                 tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
             )
-            pending = self._pending_finding_gate(run.model, run.model_version)
-            chosen = follow_up.gate(run, written, pending)
-            gate: Gate | None = None
-            joined = False
-            if isinstance(chosen, Gate):
-                gate, joined = self._join_gate(tx, chosen, written), True
-            elif chosen is not None:
-                gate = self._insert_gate(tx, chosen)
-            escalation = None
-            if gate is None or not self._has_chain(gate):
-                step = follow_up.first_step(run, written_verdicts, written, gate)
-                if step is not None:
-                    escalation = self._insert_escalation(tx, step.escalation, step.notifications)
-            tx.log(run, "run", "finished", run.model)
-            return RunClosed(
-                run=run,
-                verdicts=written_verdicts,
-                findings=written,
-                gate=gate,
-                joined=joined,
-                escalation=escalation,
+            closed = rules.follow_up_run(
+                follow_up,
+                run,
+                written_verdicts,
+                written,
+                self._pending_finding_gate(run.model, run.model_version),
+                join_gate=lambda gate: self._join_gate(tx, gate, written),
+                open_gate=lambda gate: self._insert_gate(tx, gate),
+                has_chain=self._has_chain,
+                start_chain=lambda step: self._insert_escalation(
+                    tx, step.escalation, step.notifications
+                ),
             )
+            tx.log(run, "run", "finished", run.model)
+            return closed
 
     def _finish(
         self,

@@ -100,27 +100,19 @@ class RunsMixin(StoreBase):
             run, written_verdicts, written = self._finish(
                 tx, run_id, status, verdicts=verdicts, artifacts=artifacts, findings=findings
             )
-            pending = self._pending_finding_gate(tx, run.model, run.model_version)
-            chosen = follow_up.gate(run, written, pending)
-            gate: Gate | None = None
-            joined = False
-            if isinstance(chosen, Gate):
-                gate, joined = self._join_gate(tx, chosen, written), True
-            elif chosen is not None:
-                gate = insert_gate(tx, chosen)
-            escalation = None
-            if gate is None or not self._has_chain(tx, gate):
-                step = follow_up.first_step(run, written_verdicts, written, gate)
-                if step is not None:
-                    escalation = insert_escalation(tx, step.escalation, step.notifications)
-            return RunClosed(
-                run=self._log_finished(tx, run),
-                verdicts=written_verdicts,
-                findings=written,
-                gate=gate,
-                joined=joined,
-                escalation=escalation,
+            closed = rules.follow_up_run(
+                follow_up,
+                run,
+                written_verdicts,
+                written,
+                self._pending_finding_gate(tx, run.model, run.model_version),
+                join_gate=lambda gate: self._join_gate(tx, gate, written),
+                open_gate=lambda gate: insert_gate(tx, gate),
+                has_chain=lambda gate: self._has_chain(tx, gate),
+                start_chain=lambda step: insert_escalation(tx, step.escalation, step.notifications),
             )
+            self._log_finished(tx, run)
+            return closed
 
     def _finish(  # the run's row and outputs; the caller logs ``run.finished`` last
         self,
