@@ -81,7 +81,7 @@ def test_unknown_key_lists_the_allowed_keys(dirs: tuple[Path, Path]) -> None:
 
 def test_wrong_type(dirs: tuple[Path, Path]) -> None:
     path, problems = problems_after(
-        dirs, "tiers.yaml", lambda t: t.replace("max_rows: 50000", "max_rows: lots", 1)
+        dirs, "tiers.yaml", lambda t: t.replace("max_rows: 10000", "max_rows: lots", 1)
     )
     (problem,) = problems
     assert problem.line == line_of(path, "max_rows: lots")
@@ -191,7 +191,7 @@ def test_two_person_gate_needs_separation_of_duties(dirs: tuple[Path, Path]) -> 
 def test_every_problem_at_once_across_files(dirs: tuple[Path, Path]) -> None:
     catalog, inventory = dirs
     tiers = catalog / "tiers.yaml"
-    tiers.write_text(tiers.read_text().replace("max_rows: 50000", "max_rows: -1", 1))
+    tiers.write_text(tiers.read_text().replace("max_rows: 10000", "max_rows: -1", 1))
     models = inventory / "models.yaml"
     text = models.read_text().replace("stage: production", "stage: prod", 1)
     models.write_text(text.replace("tier: high", "tier: extreme", 1))

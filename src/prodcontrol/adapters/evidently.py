@@ -908,10 +908,10 @@ def _missing_share(wanted: Wanted, reference: Any, current: Any) -> _Outcome:
         "missing_cells": int(missing.sum()),
         "cells": cells,
     }
-    metrics = [
-        ReportMetric(metric="missing", args={"columns": columns}),
-        *(ReportMetric(metric="missing_column", args={"column": c}) for c in columns),
-    ]
+    # per column only: Evidently's DatasetMissingValueCount runs its legacy dataset summary over
+    # every column (0.23 s of a run at 10,000 rows, four times the per-column counts); the
+    # dataset's total is in the details, computed on all rows
+    metrics = [ReportMetric(metric="missing_column", args={"column": c}) for c in columns]
     return _Outcome(float(missing.sum()) / cells, details, metrics, columns, columns, columns)
 
 
