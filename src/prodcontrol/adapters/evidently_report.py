@@ -22,7 +22,6 @@ measures without rendering never pays Evidently's import (about 3 s of CPU here)
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from prodcontrol.adapters.evidently_snapshot import (
     snapshot_bytes,
 )
 from prodcontrol.catalog.schema import Sampling
+from prodcontrol.evidence.records import file_sha256
 from prodcontrol.ports import ArtifactFile, Measurement, ReportMetric, ReportSpec, RunReport
 
 STEM = "run-report"
@@ -101,19 +101,11 @@ def _evidently_dataset(frame: Any) -> Any:
     return EvidentlyDataset.from_pandas(frame, data_definition=definition)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _artifact(path: Path, media_type: str) -> ArtifactFile:
     return ArtifactFile(
         name=path.name,
         path=str(path),
-        sha256=_sha256(path),
+        sha256=file_sha256(path),
         media_type=media_type,
         size_bytes=path.stat().st_size,
     )

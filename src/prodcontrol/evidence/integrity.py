@@ -18,7 +18,7 @@ from pydantic import Field
 from prodcontrol.errors import ProdControlError
 from prodcontrol.evidence.anchor import check_anchoring, check_anchors
 from prodcontrol.evidence.chain import latest_records
-from prodcontrol.evidence.records import Artifact, ChainReport, Event, Record
+from prodcontrol.evidence.records import Artifact, ChainReport, Event, Record, file_sha256
 from prodcontrol.evidence.retention import check_purges
 from prodcontrol.evidence.signatures import SigningReport, check_signatures
 
@@ -39,14 +39,6 @@ class VerifyReport(Record):
     signing: SigningReport
     problems: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def artifact_problem(artifact: Artifact, path: Path | None = None) -> str | None:

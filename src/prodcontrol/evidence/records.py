@@ -96,6 +96,15 @@ class Verdict(VerdictIn):
     created_at: UtcDatetime
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks (what artifact evidence records)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class ArtifactIn(Record):
     """A file that explains a verdict (Evidently JSON/HTML); ``control_id`` ties it to one."""
 
@@ -111,15 +120,11 @@ class ArtifactIn(Record):
         cls, path: Path, *, name: str, media_type: str, control_id: str | None = None
     ) -> ArtifactIn:
         """Describe a file on disk, hashing it so a later reader can tell it was not changed."""
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
         return cls(
             name=name,
             media_type=media_type,
             path=str(path),
-            sha256=digest.hexdigest(),
+            sha256=file_sha256(path),
             size_bytes=path.stat().st_size,
             control_id=control_id,
         )
