@@ -25,28 +25,27 @@ def _threads() -> dict[str, object]:
     }
 
 
-def test_a_measurement_process_uses_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+def _in_a_fresh_worker() -> dict[str, object]:
+    """``_threads`` in a new pool's worker: its processes start with this test's environment."""
     from prodcontrol.orchestration import compute
 
-    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    compute.shutdown()  # a fresh pool: its processes start with this environment
+    compute.shutdown()
     try:
-        found = compute.pool(2).submit(_threads).result(timeout=120)
+        return compute.pool(2).submit(_threads).result(timeout=120)
     finally:
         compute.shutdown()
+
+
+def test_a_measurement_process_uses_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    found = _in_a_fresh_worker()
     assert found["env"] == {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     assert found["blas"] and all(n == 1 for n in found["blas"]), found  # type: ignore[attr-defined]
 
 
 def test_a_thread_count_the_user_set_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    from prodcontrol.orchestration import compute
-
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
-    compute.shutdown()
-    try:
-        found = compute.pool(2).submit(_threads).result(timeout=120)
-    finally:
-        compute.shutdown()
+    found = _in_a_fresh_worker()
     assert found["env"]["OPENBLAS_NUM_THREADS"] == "2"  # type: ignore[index]
     assert found["blas"] == [2], found
